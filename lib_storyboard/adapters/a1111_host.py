@@ -1,0 +1,210 @@
+"""A1111 glue shared by the tab, the API routes and the trigger script: paths, running a training job under the
+host's lock and progress state, and applying a trained model when a prompt contains a shot trigger."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+
+from .. import registry, shots
+from ..formats.atomic import atomic_path
+from ..jobs import Job, JobManager
+from ..training.config import TrainConfig
+from ..training.outputs import OutputPaths
+from ..training.trainer import Trainer
+from .a1111 import A1111Adapter, reset_condition_caches
+
+SETTING_DEFAULT = "Settings default"
+
+
+# -- where things live ------------------------------------------------------------------------------------------
+def lora_dir() -> str:
+    from modules import paths, shared
+    return getattr(shared.cmd_opts, "lora_dir", None) or os.path.join(paths.models_path, "Lora")
+
+
+def storyboard_dir() -> str:
+    from modules import paths, shared
+    return getattr(shared.cmd_opts, "storyboard_dir", None) or os.path.join(paths.models_path, "storyboard")
+
+
+def output_paths() -> OutputPaths:
+    from modules import shared
+    return OutputPaths(lora_dir=lora_dir(), embeddings_dir=shared.cmd_opts.embeddings_dir,
+                       state_dir=os.path.join(storyboard_dir(), "state"))
+
+
+def list_models():
+    return registry.list_models([lora_dir()])
+
+
+# -- training ---------------------------------------------------------------------------------------------------
+def run_job(job: Job, take_lock: bool) -> None:
+    """Train on the loaded model. The UI's handler already holds the queue lock; API jobs take it here, so no
+    generation can swap or patch the model mid-run."""
+    from modules import call_queue, shared
+
+    cfg = TrainConfig.from_dict(job.config)
+    lock = call_queue.queue_lock if take_lock else contextlib.nullcontext()
+    with lock:
+        if take_lock:
+            shared.state.begin(job="storyboard-train")
+        try:
+            _train(job, cfg)
+        finally:
+            if take_lock:
+                shared.state.end()
+
+
+def _train(job: Job, cfg: TrainConfig) -> None:
+    from modules import shared
+
+    state = shared.state
+    state.job_count = cfg.max_steps
+    state.job_no = 0
+    state.textinfo = "Preparing storyboard training"
+    job.total = cfg.max_steps
+    adapter = A1111Adapter(clip_skip=cfg.clip_skip)
+    preview_path = os.path.join(storyboard_dir(), "previews", f"{cfg.name}.png")
+
+    def on_event(e):
+        job.step, job.message = e.step, e.message or job.message
+        if e.loss is not None:
+            job.loss = e.loss
+        if e.kind == "step":
+            state.job_no = e.step
+            state.textinfo = f"Storyboard {cfg.name}: step {e.step}/{e.total}, loss {e.loss:.4f}"
+        elif e.kind == "status":
+            state.textinfo = e.message
+        elif e.kind == "preview" and e.image is not None:
+            state.assign_current_image(e.image)
+            with atomic_path(preview_path) as tmp:
+                e.image.save(tmp, format="PNG")
+            job.preview = preview_path
+        elif e.kind in ("saved", "done"):
+            job.files = list(e.files)
+            adapter.after_save()
+
+    def should_stop():
+        return bool(state.interrupted) or job.stop.is_set()
+
+    try:
+        result = Trainer(adapter, cfg, output_paths(), on_event=on_event, should_stop=should_stop).run()
+    finally:
+        reset_condition_caches(__import__("modules.processing", fromlist=["processing"]))
+    job.report = result.report
+    job.files = result.files
+    job.state = result.status
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def manager() -> JobManager:
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = JobManager(lambda job: run_job(job, take_lock=True))
+        return _manager
+
+
+def interrupt_active() -> bool:
+    """Stop the running training job, if any; returns whether one was running."""
+    from modules import shared
+    job = manager().active()
+    if job is None:
+        return False
+    job.stop.set()
+    shared.state.interrupt()
+    return True
+
+
+# -- triggers in txt2img / img2img -----------------------------------------------------------------------------
+_LORA_TAG = re.compile(r"<lora:([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
+_vector_cache: dict = {}
+
+
+def choose_model(prompts: list[str], choice: str | None):
+    """The storyboard model for this generation: the script's choice, else a storyboard LoRA the prompt already
+    names, else the setting, else the newest."""
+    from modules import shared
+
+    models = {m.name: m for m in list_models()}
+    if choice and choice != SETTING_DEFAULT:
+        return models.get(choice), f"Storyboard model '{choice}' was not found."
+    for p in prompts:
+        for name in _LORA_TAG.findall(p or ""):
+            if name in models:
+                return models[name], None
+    setting = shared.opts.data.get("storyboard_model", "")
+    if setting and setting not in ("Last trained",) and setting in models:
+        return models[setting], None
+    newest = next(iter(sorted(models.values(), key=lambda m: -m.trained_at)), None)
+    return newest, (None if newest else "No storyboard model is trained yet, so <cu_trg>/<ms_trg>/<fs_trg> do nothing.")
+
+
+def vectors_for(model) -> dict:
+    key = (model.path, os.path.getmtime(model.path))
+    if key not in _vector_cache:
+        _vector_cache.clear()
+        _vector_cache[key] = registry.token_vectors(model.path)
+    return _vector_cache[key]
+
+
+def add_lora_tag(prompt: str, name: str, weight: float) -> str:
+    if any(n == name for n in _LORA_TAG.findall(prompt or "")):
+        return prompt
+    return f"{prompt} <lora:{name}:{weight:g}>"
+
+
+def apply_triggers(p, choice: str | None) -> None:
+    """In `process()`: pick the model, add its style LoRA to the prompts and record it in the infotext."""
+    from modules import shared
+
+    prompts = list(p.all_prompts or []) + list(getattr(p, "all_negative_prompts", []) or [])
+    if not any(shots.find_triggers(x) for x in prompts):
+        return
+    model, problem = choose_model(p.all_prompts, choice)
+    if model is None:
+        if problem:
+            if isinstance(getattr(p, "comments", None), dict):
+                p.comments[problem] = 1
+            print(f"[storyboard] {problem}")
+        return
+    p._storyboard_vectors = vectors_for(model)
+    if shared.opts.data.get("storyboard_apply_lora", True):
+        w = float(shared.opts.data.get("storyboard_lora_weight", 1.0))
+        p.all_prompts = [add_lora_tag(x, model.name, w) if shots.find_triggers(x) else x for x in p.all_prompts]
+        if getattr(p, "all_hr_prompts", None):
+            p.all_hr_prompts = [add_lora_tag(x, model.name, w) if shots.find_triggers(x) else x
+                                for x in p.all_hr_prompts]
+    p.extra_generation_params["Storyboard model"] = model.name
+
+
+def register_vectors(p) -> None:
+    """In `process_batch()` (after the host activated LoRAs, which may unregister bundled names): make cu_trg,
+    ms_trg and fs_trg mean this model's vectors for the coming conditioning."""
+    vectors = getattr(p, "_storyboard_vectors", None)
+    if not vectors:
+        return
+    from modules import devices, sd_hijack, shared
+    from modules.textual_inversion.textual_inversion import Embedding
+
+    db = sd_hijack.model_hijack.embedding_db
+    for stem, vec in vectors.items():
+        emb = Embedding(vec.to(devices.device, devices.dtype), stem)
+        emb.vectors, emb.shape = vec.shape[0], vec.shape[-1]
+        db.register_embedding_by_name(emb, shared.sd_model, stem)
+    reset_condition_caches(__import__("modules.processing", fromlist=["processing"]))
+
+
+def unregister_vectors(p) -> None:
+    if not getattr(p, "_storyboard_vectors", None):
+        return
+    from modules import sd_hijack, shared
+    db = sd_hijack.model_hijack.embedding_db
+    for stem in shots.STEMS:
+        if stem in db.word_embeddings and db.word_embeddings[stem].filename is None:
+            db.register_embedding_by_name(None, shared.sd_model, stem)

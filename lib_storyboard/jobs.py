@@ -1,0 +1,126 @@
+"""Training jobs: one worker runs them in submission order; anyone can read their state or ask one to stop.
+
+The UI and the HTTP API share one registry, so a run started from either shows in both.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class Job:
+    id: str
+    config: dict
+    state: str = "queued"          # queued | running | finished | interrupted | failed | cancelled
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    message: str = ""
+    files: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    preview: str | None = None     # path of the latest preview grid
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "state": self.state, "step": self.step, "total": self.total, "loss": self.loss,
+                "message": self.message, "files": list(self.files), "errors": list(self.errors),
+                "report": self.report, "preview": self.preview, "config": self.config,
+                "created": self.created, "started": self.started, "finished": self.finished}
+
+
+class JobManager:
+    def __init__(self, run: Callable[[Job], None], keep: int = 50):
+        self._run = run
+        self._jobs: dict[str, Job] = {}
+        self._queue: list[Job] = []
+        self._cv = threading.Condition()
+        self._keep = keep
+        self._worker: threading.Thread | None = None
+        self._seq = itertools.count(1)
+
+    def new_job(self, config: dict) -> Job:
+        job = Job(id=f"sb-{next(self._seq)}-{uuid.uuid4().hex[:8]}", config=dict(config))
+        with self._cv:
+            self._jobs[job.id] = job
+            self._trim()
+        return job
+
+    def submit(self, config: dict) -> Job:
+        """Queue a job for the background worker."""
+        job = self.new_job(config)
+        with self._cv:
+            self._queue.append(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._loop, name="storyboard-train", daemon=True)
+                self._worker.start()
+            self._cv.notify()
+        return job
+
+    def run_inline(self, job: Job, run: Callable[[Job], None] | None = None) -> Job:
+        """Run a job in the caller's thread (the UI's click handler, which already holds the host's lock)."""
+        self._execute(job, run)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: j.created)
+
+    def active(self) -> Job | None:
+        return next((j for j in self.list() if j.state == "running"), None)
+
+    def cancel(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        with self._cv:
+            if job.state == "queued":
+                job.state, job.finished, job.message = "cancelled", time.time(), "Cancelled before it started."
+                if job in self._queue:
+                    self._queue.remove(job)
+        job.stop.set()
+        return job
+
+    def _loop(self):
+        while True:
+            with self._cv:
+                while not self._queue:
+                    if not self._cv.wait(timeout=60):
+                        self._worker = None
+                        return
+                job = self._queue.pop(0)
+            self._execute(job)
+
+    def _execute(self, job: Job, run: Callable[[Job], None] | None = None):
+        if job.state == "cancelled":
+            return
+        job.state, job.started = "running", time.time()
+        try:
+            (run or self._run)(job)
+            if job.state == "running":
+                job.state = "interrupted" if job.stop.is_set() else "finished"
+        except Exception as e:  # the job records it; the worker keeps serving
+            job.state = "failed"
+            job.errors.append(str(e) or type(e).__name__)
+            job.message = str(e)
+            job.report.setdefault("traceback", traceback.format_exc(limit=8))
+        finally:
+            job.finished = time.time()
+
+    def _trim(self):
+        done = [j for j in self.list() if j.state not in ACTIVE]
+        for j in done[:max(0, len(self._jobs) - self._keep)]:
+            self._jobs.pop(j.id, None)

@@ -1,0 +1,326 @@
+"""The pivotal-tuning loop: three shot-token embeddings trained jointly with a style LoRA.
+
+The loop knows nothing of its host: it talks to a ModelAdapter (A1111's loaded model, or diffusers), reports through
+`on_event`, and stops when `should_stop()` says so, saving what was learned.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import shots
+from ..dataset.buckets import BucketBatcher, fit_to_bucket, make_buckets, nearest_bucket
+from ..dataset.captions import build_caption
+from ..dataset.images import BadImage, load_rgb
+from ..dataset.scan import DatasetError, scan_folder
+from .adapter import ModelAdapter
+from .config import TrainConfig
+from .lora import LoraSet
+from .outputs import OutputPaths, write_outputs
+from .preview import grid, sample
+from .state import StateError, load_state, save_state
+
+# Settings a resumed run must share with the saved one, or the saved tensors and moments would not fit.
+RESUME_KEYS = ("name", "vectors_per_token", "rank", "alpha", "train_text_encoder", "seed", "batch_size",
+               "resolution", "bucketing", "bucket_step", "max_bucket_ratio", "clip_skip")
+
+
+@dataclass
+class Event:
+    kind: str                    # status | step | preview | saved | done
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    message: str = ""
+    files: list = field(default_factory=list)
+    image: object = None         # PIL image for previews
+
+
+@dataclass
+class TrainResult:
+    status: str                  # finished | interrupted
+    step: int
+    files: list
+    report: dict
+    loss: float | None
+    vae_encodes: int
+
+
+class Trainer:
+    def __init__(self, adapter: ModelAdapter, cfg: TrainConfig, paths: OutputPaths,
+                 on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None):
+        self.ad, self.cfg, self.paths = adapter, cfg, paths
+        self.on_event = on_event or (lambda e: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.vae_encodes = 0
+        self.report: dict = {}
+
+    # -- preparation -------------------------------------------------------------------------------------------
+    def _emit(self, kind, **kw):
+        self.on_event(Event(kind, total=self.cfg.max_steps, **kw))
+
+    def prepare_data(self):
+        cfg = self.cfg
+        min_side = max(32, cfg.resolution // 8)
+        scan = scan_folder(cfg.data_dir, min_side=min_side)
+        self.report = scan.as_dict()
+        if not scan.items:
+            raise DatasetError(f"No usable labelled images in {cfg.data_dir}: "
+                               f"{len(scan.unlabelled)} without a shot, {len(scan.skipped)} skipped.")
+        buckets = make_buckets(cfg.resolution, cfg.bucket_step, cfg.max_bucket_ratio) if cfg.bucketing \
+            else [(cfg.resolution, cfg.resolution)]
+        self._emit("status", message=f"Caching latents of {len(scan.items)} images")
+        items, means, stds, bucket_of = [], [], [], []
+        late_skips = []
+        for item in scan.items:
+            try:
+                img = load_rgb(item.path, min_side=min_side)
+            except BadImage as e:
+                late_skips.append({"path": item.rel_path, "reason": str(e)})
+                continue
+            b = nearest_bucket(img.width, img.height, buckets)
+            img = fit_to_bucket(img, b)
+            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+            mean, std = self.ad.encode_images(x)
+            self.vae_encodes += 1
+            items.append(item)
+            means.append(mean[0])
+            stds.append(std[0])
+            bucket_of.append(b)
+            if self.should_stop():
+                break
+        if late_skips:
+            self.report.setdefault("skipped", []).extend(late_skips)
+        if not items:
+            raise DatasetError(f"No image in {cfg.data_dir} could be read.")
+        self.items, self.means, self.stds, self.bucket_of = items, means, stds, bucket_of
+        self.batcher = BucketBatcher(bucket_of, cfg.batch_size, cfg.seed)
+        self.report["used"] = len(items)
+        self.report["buckets"] = {f"{w}x{h}": bucket_of.count((w, h)) for (w, h) in sorted(set(bucket_of))}
+        return self.report
+
+    def _tag_frequency(self) -> dict:
+        freq: dict[str, int] = {}
+        for it in self.items:
+            for t in [shots.BY_KEY[it.shot_key].trigger] + list(it.tags):
+                freq[t] = freq.get(t, 0) + 1
+        return freq
+
+    # -- the run -----------------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, ad = self.cfg, self.ad
+        cfg.validate()
+        ad.check_trainable()
+        started = time.time()
+        self.prepare_data()
+        dev = ad.device
+        amp_dtype = _amp_dtype(cfg.precision, dev)
+
+        tokens = {s.stem: torch.nn.Parameter(ad.token_init(cfg.init_words.get(s.stem, s.init_words),
+                                                           cfg.vectors_per_token).to(dev))
+                  for s in shots.SHOTS}
+        lora = LoraSet(ad.lora_targets(cfg.train_text_encoder), cfg.rank, cfg.alpha, cfg.lora_dropout,
+                       seed=cfg.seed).to(dev)
+        groups = [{"params": list(tokens.values()), "lr": cfg.ti_lr, "weight_decay": 0.0, "name": "tokens"},
+                  {"params": lora.group("lora_unet"), "lr": cfg.unet_lr, "weight_decay": cfg.weight_decay,
+                   "name": "unet"}]
+        te = lora.group("lora_te")
+        if te:
+            groups.append({"params": te, "lr": cfg.text_encoder_lr, "weight_decay": cfg.weight_decay, "name": "te"})
+        optimizer = _make_optimizer(cfg.optimizer, groups, dev)
+        base_lrs = [g["lr"] for g in optimizer.param_groups]
+        scaler = torch.cuda.amp.GradScaler() if amp_dtype == torch.float16 else None
+
+        gen = torch.Generator().manual_seed(cfg.seed)
+        cap_rng = random.Random(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        step, epoch, pos = 0, 0, 0
+        if cfg.resume:
+            step, epoch, pos = self._restore(tokens, lora, optimizer, gen, cap_rng)
+        pivot = int(round(cfg.ti_frac * cfg.max_steps))
+        ab = ad.alphas_cumprod()
+        T = ab.shape[0]
+        loss_ema = None
+        status = "finished"
+        files: list[str] = []
+        lora.attach()
+        try:
+            with ad.training(cfg.gradient_checkpointing):
+                self._emit("status", step=step, message="Training")
+                batches = self.batcher.batches(epoch)
+                while step < cfg.max_steps:
+                    if self.should_stop():
+                        status = "interrupted"
+                        break
+                    if pos >= len(batches):
+                        epoch, pos = epoch + 1, 0
+                        batches = self.batcher.batches(epoch)
+                    idx = batches[pos]
+                    pos += 1
+                    train_tokens = step < pivot
+                    for p in tokens.values():
+                        p.requires_grad_(train_tokens)
+                    for g, lr in zip(optimizer.param_groups, base_lrs):
+                        g["lr"] = (0.0 if g["name"] == "tokens" and not train_tokens
+                                   else lr * _lr_factor(cfg, step))
+                    captions = [build_caption(shots.BY_KEY[self.items[i].shot_key].trigger, self.items[i].tags,
+                                              shuffle=cfg.shuffle_tags, rng=cap_rng, keep_tags=cfg.keep_tags,
+                                              tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout)
+                                for i in idx]
+                    mean = torch.stack([self.means[i] for i in idx])
+                    std = torch.stack([self.stds[i] for i in idx])
+                    z = (mean + std * torch.randn(mean.shape, generator=gen)).to(dev)
+                    noise = torch.randn(mean.shape, generator=gen)
+                    if cfg.noise_offset:
+                        noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1),
+                                                                       generator=gen)
+                    noise = noise.to(dev)
+                    t = torch.randint(0, T, (len(idx),), generator=gen).to(dev)
+                    a = ab[t].view(-1, 1, 1, 1)
+                    x_t = a.sqrt() * z + (1 - a).sqrt() * noise
+                    with ad.autocast(amp_dtype):
+                        cond = ad.encode_text(captions, dict(tokens))
+                        pred = ad.predict(x_t, t, cond)
+                    target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
+                    mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+                    loss = (mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)).mean()
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"The loss became {loss.item()} at step {step + 1}; "
+                                                 "lower the learning rates or use fp32.")
+                    if scaler:
+                        scaler.scale(loss).backward()
+                        scaler.unscale_(optimizer)
+                    else:
+                        loss.backward()
+                    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+                    if cfg.max_grad_norm > 0 and params:
+                        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    if scaler:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    lv = float(loss.detach())
+                    loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
+                    self._emit("step", step=step, loss=loss_ema, message=f"loss {lv:.4f}")
+                    last = step == cfg.max_steps
+                    if cfg.preview_every and (step % cfg.preview_every == 0 or last):
+                        self._preview(tokens, step, amp_dtype)
+                    if cfg.save_every and step % cfg.save_every == 0 and not last:
+                        files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
+        finally:
+            lora.detach()
+        files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
+        self._emit("done", step=step, loss=loss_ema, files=files,
+                   message=("Interrupted" if status == "interrupted" else "Finished") + f" at step {step}")
+        return TrainResult(status, step, files, self.report, loss_ema, self.vae_encodes)
+
+    # -- resume, save, previews ---------------------------------------------------------------------------------
+    def _state_dir(self) -> str:
+        return os.path.join(self.paths.state_dir, self.cfg.name)
+
+    def _restore(self, tokens, lora, optimizer, gen, cap_rng):
+        st = load_state(self._state_dir())
+        saved = st["meta"]["config"]
+        diff = [k for k in RESUME_KEYS if saved.get(k) != self.cfg.to_dict().get(k)]
+        if diff:
+            raise StateError(f"The saved run used other settings for {', '.join(diff)}; resume with the same "
+                             "settings or start a new run.")
+        if st["meta"].get("tensor_step") != st["step"]:
+            raise StateError("The saved training state is incomplete; start a new run.")
+        if st["meta"].get("data") != self._data_signature():
+            raise StateError("The dataset changed since the saved run; resume needs the same images.")
+        with torch.no_grad():
+            for stem, p in tokens.items():
+                p.copy_(st["tokens"][stem].to(p.device))
+        lora.load_weights(st["lora"])
+        optimizer.load_state_dict(st["optimizer"])
+        rng = st["rng"]
+        gen.set_state(rng["gen"])
+        torch.set_rng_state(rng["torch"])
+        if torch.cuda.is_available() and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"])
+        v, internal, gauss = rng["caption"]
+        cap_rng.setstate((v, tuple(internal), gauss))
+        self._emit("status", step=st["step"], message=f"Resumed at step {st['step']}")
+        return st["step"], st["meta"]["epoch"], st["meta"]["pos"]
+
+    def _data_signature(self) -> list:
+        return [[it.rel_path, it.shot_key, list(it.tags)] for it in self.items]
+
+    def _save(self, tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started) -> list[str]:
+        cfg = self.cfg
+        vecs = {k: v.detach().float().cpu() for k, v in tokens.items()}
+        weights = lora.weights()
+        rng = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "caption": list(cap_rng.getstate())}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        files = write_outputs(self.paths, cfg, vecs, weights, step=step, started=started,
+                              tag_frequency=self._tag_frequency(), num_images=len(self.items),
+                              model_name=self.ad.model_name, model_hash=self.ad.model_hash,
+                              preview=getattr(self, "last_preview", None))
+        files += save_state(self._state_dir(), config=cfg.to_dict(), step=step, tokens=vecs, lora=weights,
+                            optimizer=optimizer, rng=rng,
+                            extra={"epoch": epoch, "pos": pos, "data": self._data_signature()})
+        self._emit("saved", step=step, files=files, message=f"Saved at step {step}")
+        return files
+
+    def _preview(self, tokens, step, amp_dtype):
+        cfg = self.cfg
+        prompts, seeds = [], []
+        for seed in cfg.preview_seeds:
+            for s in shots.SHOTS:
+                prompts.append(f"{s.trigger}, {cfg.preview_prompt}")
+                seeds.append(seed)
+        size = (cfg.resolution, cfg.resolution)
+        imgs = sample(self.ad, prompts, {k: v.detach() for k, v in tokens.items()}, seeds, size,
+                      steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=amp_dtype)
+        self.last_preview = grid(imgs, cols=len(shots.SHOTS), labels=[s.trigger for s in shots.SHOTS])
+        self._emit("preview", step=step, image=self.last_preview, message=f"Preview at step {step}")
+
+
+def _amp_dtype(precision: str, device: torch.device):
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _make_optimizer(kind: str, groups, device):
+    if kind == "adamw8bit" and device.type == "cuda":
+        try:
+            import bitsandbytes as bnb
+            return bnb.optim.AdamW8bit(groups)
+        except Exception:   # not installed or no CUDA build: plain AdamW is the same algorithm in 32 bits
+            pass
+    return torch.optim.AdamW(groups)
+
+
+def _lr_factor(cfg: TrainConfig, step: int) -> float:
+    if cfg.lr_warmup_steps and step < cfg.lr_warmup_steps:
+        return (step + 1) / cfg.lr_warmup_steps
+    if cfg.lr_scheduler == "cosine":
+        span = max(1, cfg.max_steps - cfg.lr_warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.lr_warmup_steps) / span)))
+    return 1.0
+
+
+def _snr_weight(ab_t: torch.Tensor, gamma: float, parameterization: str) -> torch.Tensor:
+    """Min-SNR-γ loss weights (Hang et al. 2023); all ones when γ is 0."""
+    if not gamma:
+        return torch.ones_like(ab_t)
+    snr = ab_t / (1 - ab_t)
+    clipped = torch.clamp(snr, max=gamma)
+    return clipped / (snr + 1) if parameterization == "v" else clipped / snr
