@@ -35,6 +35,13 @@ def test_box_mask_is_exact_rectangle():
     assert np.array_equal(arr(box_mask((-5, -5, 2, 3), SIZE)), rect(0, 0, 2, 3))
 
 
+def test_detections_refuse_mismatched_parts():
+    with pytest.raises(ValueError, match="as many masks"):
+        Detections(SIZE, [(0, 0, 2, 2)], [], [0.5], ["a"])
+    with pytest.raises(ValueError, match="PIL 'L' image of size"):
+        Detections(SIZE, [(0, 0, 2, 2)], [Image.new("L", (8, 8))], [0.5], ["a"])
+
+
 def test_confidence_threshold_is_inclusive():
     d = dets([(0, 0, 2, 2), (5, 5, 7, 7), (9, 9, 11, 11)], [0.2, 0.3, 0.9])
     kept = M.filter_confidence(d, 0.3)

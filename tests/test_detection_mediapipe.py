@@ -1,14 +1,20 @@
 """Real mediapipe face detection (models from the wheel) on real photos."""
+import os
 import sys
+import tempfile
 
-import numpy as np
-import pytest
-from matplotlib import cbook
-from PIL import Image
-from skimage import data
+# The registry tests also import ultralytics: no DNS probes, settings in a throw-away folder.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 
-from lib_storyboard.detection import DetectorError, DetectorRegistry
-from lib_storyboard.detection.mediapipe_face import MODELS, detect_mediapipe
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import cbook  # noqa: E402
+from PIL import Image  # noqa: E402
+from skimage import data  # noqa: E402
+
+from lib_storyboard.detection import DetectorError, DetectorRegistry  # noqa: E402
+from lib_storyboard.detection.mediapipe_face import MODELS, detect_mediapipe  # noqa: E402
 
 pytest.importorskip("mediapipe")
 
@@ -84,6 +90,8 @@ def test_registry_runs_mediapipe_and_reports_it(astronaut):
     assert reg.availability()["mediapipe"] is None
     assert {"mediapipe_face_short", "mediapipe_face_full", "mediapipe_face_mesh"} <= set(reg.names())
     assert len(reg.detect("mediapipe_face_full", astronaut, 0.5)) == 1
+    info = {m.name: m.to_dict() for m in reg.models()}["mediapipe_face_mesh"]
+    assert info["family"] == "mediapipe" and info["source"] == "builtin" and info["path"] is None
     with pytest.raises(DetectorError, match="Unknown detector 'nope'"):
         reg.detect("nope", astronaut)
 

@@ -4,10 +4,12 @@ The models are real YOLOv8n architectures built from ultralytics' yaml (random w
 plumbing and shapes). One copy gets a large class-0 bias so that it does output boxes and masks.
 """
 import contextlib
+import http.server
 import os
 import socket
 import sys
 import tempfile
+import threading
 
 # Before ultralytics is imported anywhere: no DNS probes, settings in a throw-away folder.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -16,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from huggingface_hub.utils import reset_sessions  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
@@ -138,6 +141,7 @@ def test_download_offline_gives_one_clear_sentence_without_network(monkeypatch, 
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    reset_sessions()
     attempts = []
 
     def no_network(*a, **k):
@@ -157,16 +161,70 @@ def test_download_offline_gives_one_clear_sentence_without_network(monkeypatch, 
     assert not dest.exists() or not any(p.suffix == ".pt" for p in dest.rglob("*"))
 
 
-def test_downloaded_file_is_found_in_the_download_folder(folders, tmp_path):
-    # what a finished download leaves behind is an ordinary model file in download_dir
-    dest = tmp_path / "dl"
-    dest.mkdir()
+@pytest.fixture
+def loopback_hub(folders, monkeypatch):
+    """A hub mirror on 127.0.0.1 serving a real model file under the standard name, the way the hub answers."""
+    import huggingface_hub.constants
+
     with open(os.path.join(folders[1], "blob_box.pt"), "rb") as f:
-        (dest / "face_yolov8n.pt").write_bytes(f.read())
-    reg = DetectorRegistry([], download_dir=str(dest), allow_download=False, device="cpu")
-    info = {m.name: m for m in reg.models()}["face_yolov8n.pt"]
+        payload = f.read()
+    requests_seen = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def _answer(self, body):
+            requests_seen.append((self.command, self.path))
+            if self.path != "/Bingsu/adetailer/resolve/main/face_yolov8n.pt":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+            self.send_header("ETag", '"model-etag-1"')
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if body:
+                self.wfile.write(payload)
+
+        def do_HEAD(self):
+            self._answer(False)
+
+        def do_GET(self):
+            self._answer(True)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    reset_sessions()  # the hub client caches an HTTP session built for the offline setting
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", payload, requests_seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        monkeypatch.undo()
+        reset_sessions()
+
+
+def test_standard_model_is_downloaded_on_first_use_then_found_locally(loopback_hub, tmp_path):
+    endpoint, payload, seen = loopback_hub
+    dest = tmp_path / "storyboard_models"
+    reg = DetectorRegistry([], download_dir=str(dest), allow_download=True, device="cpu", hub_endpoint=endpoint)
+    assert {m.name: m for m in reg.models()}["face_yolov8n.pt"].source == "hub"
+    d = reg.detect("face_yolov8n.pt", Image.fromarray(data.coffee()), 0.5, imgsz=160)
+    assert len(d) > 0 and set(d.labels) == {"face"}
+    assert (dest / "face_yolov8n.pt").read_bytes() == payload
+    assert ("GET", "/Bingsu/adetailer/resolve/main/face_yolov8n.pt") in seen
+    # afterwards it is an ordinary local file: listed from the folder, loaded with downloads off, no request
+    count = len(seen)
+    offline = DetectorRegistry([], download_dir=str(dest), allow_download=False, device="cpu")
+    info = {m.name: m for m in offline.models()}["face_yolov8n.pt"]
     assert info.source == "folder" and info.path == str(dest / "face_yolov8n.pt")
-    assert len(reg.detect("face_yolov8n.pt", Image.fromarray(data.coffee()), 0.5, imgsz=160)) > 0
+    assert len(offline.detect("face_yolov8n.pt", Image.fromarray(data.coffee()), 0.5, imgsz=160)) == len(d)
+    assert len(seen) == count
 
 
 def test_missing_ultralytics_turns_off_only_yolo(monkeypatch, folders):

@@ -281,7 +281,8 @@ def _a1111_layer_name(key: str) -> str:
     """A1111 v1.10's SD1 key mapping for the keys we write, restated from host-api.md 5.2 (not our code):
     diffusers-style kohya names with 3 ldm blocks per level, then the compvis-name fallback."""
     for pattern, fmt in (
-            (r"lora_unet_down_blocks_(\d+)_attentions_(\d+)_(.+)", lambda i, j, r: f"input_blocks_{1 + 3 * i + j}_1_{r}"),
+            (r"lora_unet_down_blocks_(\d+)_attentions_(\d+)_(.+)",
+             lambda i, j, r: f"input_blocks_{1 + 3 * i + j}_1_{r}"),
             (r"lora_unet_up_blocks_(\d+)_attentions_(\d+)_(.+)", lambda i, j, r: f"output_blocks_{3 * i + j}_1_{r}")):
         m = re.fullmatch(pattern, key)
         if m:
@@ -533,7 +534,7 @@ def test_sd15_layout_has_the_known_key_names(sd15):
     assert all(back[k].shape == v.shape for k, v in vae.state_dict().items())
 
 
-def test_conversion_refuses_what_ldm_cannot_express(tiny):
+def test_conversion_refuses_what_ldm_cannot_express(tmp_path, tiny):
     c = tiny
     cfg = dict(c.unet.config, norm_num_groups=16)
     with pytest.raises(CheckpointFormatError, match="norm_num_groups"):
@@ -543,6 +544,8 @@ def test_conversion_refuses_what_ldm_cannot_express(tiny):
         diffusers_to_ldm(c.unet.state_dict(), {}, {}, cfg, c.vae.config)
     with pytest.raises(CheckpointFormatError, match="no place"):
         diffusers_to_ldm({"extra.weight": torch.ones(1)}, {}, {}, c.unet.config, c.vae.config)
+    with pytest.raises(CheckpointFormatError, match="_class_name"):  # a bare config does not say which scheduler
+        write_config_dir(str(tmp_path), c.unet, c.vae, c.text_encoder, c.scheduler.config)
 
 
 # The SD1.5 entries of A1111's configs/v1-inference.yaml (the config every SD1.5 single file loads with).
@@ -625,7 +628,8 @@ def test_shipped_sd15_configs_are_sd15(tmp_path, sd15):
             u["sample_size"], u["use_linear_projection"]) == ([320, 640, 1280, 1280], 2, 768, 8, 64, False)
     assert (v["block_out_channels"], v["latent_channels"], v["scaling_factor"]) == ([128, 256, 512, 512], 4, 0.18215)
     assert (t["hidden_size"], t["num_hidden_layers"], t["num_attention_heads"], t["intermediate_size"],
-            t["hidden_act"], t["max_position_embeddings"], t["vocab_size"]) == (768, 12, 12, 3072, "quick_gelu", 77, 49408)
+            t["hidden_act"], t["max_position_embeddings"], t["vocab_size"]) == \
+        (768, 12, 12, 3072, "quick_gelu", 77, 49408)
     assert (s["_class_name"], s["beta_start"], s["beta_end"], s["beta_schedule"], s["num_train_timesteps"],
             s["steps_offset"]) == ("PNDMScheduler", 0.00085, 0.012, "scaled_linear", 1000, 1)
     # the published parameter counts of SD1.5's UNet (859.52 M), VAE (83.65 M) and CLIP ViT-L/14 text model

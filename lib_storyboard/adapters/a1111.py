@@ -171,7 +171,8 @@ class A1111Adapter(ModelAdapter):
             for sub, leaf in mod.named_modules():
                 if sub and _lora_able(leaf):
                     path = f"{name}.{sub}"
-                    out.append((kohya_unet_name(compvis_to_diffusers_unet(path, layers_per_block)), leaf))
+                    out.append((kohya_unet_name(compvis_to_diffusers_unet(path, layers_per_block), layers_per_block),
+                                leaf))
         if text_encoder:
             te = self.m.cond_stage_model.wrapped.transformer
             out += [(kohya_te_name(n), mm) for n, mm in te.named_modules()

@@ -102,7 +102,8 @@ class DiffusersSD15(ModelAdapter):
     def lora_targets(self, text_encoder: bool):
         from ..formats.kohya_names import kohya_te_name, kohya_unet_name
 
-        out = [(kohya_unet_name(n), m) for n, m in self.unet.named_modules()
+        lpb = self.unet.config.layers_per_block
+        out = [(kohya_unet_name(n, lpb), m) for n, m in self.unet.named_modules()
                if ".attentions." in n and _lora_able(m)]
         if text_encoder:
             out += [(kohya_te_name(n), m) for n, m in self.text_encoder.named_modules()

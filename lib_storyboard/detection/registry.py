@@ -34,8 +34,8 @@ class DetectorRegistry:
 
     def __init__(self, yolo_folders: Sequence[str] = (), download_dir: Optional[str] = None,
                  allow_download: bool = True, unpickle_context: yolo.UnpickleContext = None,
-                 device: Optional[str] = None) -> None:
-        self.yolo = yolo.YoloModels(yolo_folders, download_dir, allow_download, unpickle_context)
+                 device: Optional[str] = None, hub_endpoint: Optional[str] = None) -> None:
+        self.yolo = yolo.YoloModels(yolo_folders, download_dir, allow_download, unpickle_context, hub_endpoint)
         self.device = device
         self._why_not: Dict[str, Optional[str]] = {}
 

@@ -54,8 +54,10 @@ def list_model_files(folders: Sequence[str]) -> Dict[str, str]:
     return found
 
 
-def download_model(name: str, download_dir: Optional[str], allow_download: bool) -> str:
-    """Fetch a standard model from the hub into `download_dir` (or the hub cache) and return its path."""
+def download_model(name: str, download_dir: Optional[str], allow_download: bool,
+                   endpoint: Optional[str] = None) -> str:
+    """Fetch a standard model from the hub (or a mirror `endpoint`) into `download_dir` (or the hub cache) and
+    return its path."""
     if name not in STANDARD_MODELS:
         raise DetectorError(f"YOLO model {name!r} is not in any models folder and is not a standard downloadable "
                             f"model ({', '.join(STANDARD_MODELS)}).")
@@ -74,8 +76,9 @@ def download_model(name: str, download_dir: Optional[str], allow_download: bool)
             return cached  # fetched earlier into the hub cache: no network round trip
     try:
         # hf_hub_download writes to a temporary file and renames it, so a broken download leaves no partial .pt.
-        return hf_hub_download(HUB_REPO, name, local_dir=download_dir) if download_dir else \
-            hf_hub_download(HUB_REPO, name)
+        if download_dir:
+            return hf_hub_download(HUB_REPO, name, local_dir=download_dir, endpoint=endpoint)
+        return hf_hub_download(HUB_REPO, name, endpoint=endpoint)
     except Exception as e:  # offline mode, DNS, HTTP and hub errors all mean "not available now"
         where = f"into {download_dir} " if download_dir else ""
         raise DetectorError(f"Could not download {name} {where}from the Hugging Face hub ({HUB_REPO}): the hub is "
@@ -138,8 +141,10 @@ class YoloModels:
     """Finds, downloads and caches YOLO models by file name. One instance per host process (or per test)."""
 
     def __init__(self, folders: Sequence[str] = (), download_dir: Optional[str] = None,
-                 allow_download: bool = True, unpickle_context: UnpickleContext = None) -> None:
+                 allow_download: bool = True, unpickle_context: UnpickleContext = None,
+                 hub_endpoint: Optional[str] = None) -> None:
         self.folders = [f for f in folders if f]
+        self.hub_endpoint = hub_endpoint
         self.download_dir = download_dir
         self.allow_download = allow_download
         self.unpickle_context = unpickle_context
@@ -161,7 +166,7 @@ class YoloModels:
         local = self.local()
         if name in local:
             return local[name]
-        return download_model(name, self.download_dir, self.allow_download)
+        return download_model(name, self.download_dir, self.allow_download, self.hub_endpoint)
 
     def model(self, name: str):
         path = self.path(name)

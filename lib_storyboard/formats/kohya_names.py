@@ -25,7 +25,8 @@ _ATTENTION_CHILDREN = ("transformer_blocks", "proj_in", "proj_out", "norm")
 _LDM_PREFIXES = ("model.diffusion_model.", "diffusion_model.")
 
 _RE_COMPVIS = re.compile(r"(input_blocks|output_blocks)\.(\d+)\.1(?:\.(.+))?|middle_block\.1(?:\.(.+))?")
-_RE_DIFFUSERS = re.compile(r"(down_blocks|up_blocks)\.(\d+)\.attentions\.(\d+)(?:\.(.+))?|mid_block\.attentions\.0(?:\.(.+))?")
+_RE_DIFFUSERS = re.compile(
+    r"(down_blocks|up_blocks)\.(\d+)\.attentions\.(\d+)(?:\.(.+))?|mid_block\.attentions\.0(?:\.(.+))?")
 
 
 class LayerNameError(ValueError):
@@ -41,7 +42,7 @@ def _check_rest(rest: str | None, path: str) -> str:
 
 
 def compvis_to_diffusers_unet(path: str, layers_per_block: int = 2) -> str:
-    """`input_blocks.1.1.transformer_blocks.0.attn1.to_q` -> `down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q`.
+    """`input_blocks.1.1.transformer_blocks.0.attn1.to_q` -> `down_blocks.0.attentions.0.transformer_blocks.0...`.
 
     Accepts paths with or without a `diffusion_model.` / `model.diffusion_model.` prefix; returns a path relative to
     the UNet. Only attention sub-modules are translated; anything else raises LayerNameError.

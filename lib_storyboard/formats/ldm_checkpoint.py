@@ -53,10 +53,15 @@ def _config_dict(obj) -> dict:
     return dict(cfg)
 
 
-def _class_name(obj, default: str) -> str:
-    if isinstance(obj, dict):
-        return obj.get("_class_name", default)
-    return type(obj).__name__ if hasattr(obj, "config") else default
+def _scheduler_class(scheduler) -> str:
+    """The scheduler's class name: from the scheduler itself or a config dict's `_class_name` (diffusers' own
+    `scheduler.config` does not carry it, and guessing would write the wrong scheduler)."""
+    if hasattr(scheduler, "config") and not isinstance(scheduler, dict):
+        return type(scheduler).__name__
+    name = dict(scheduler).get("_class_name")
+    if not name:
+        raise CheckpointFormatError("The scheduler config lacks '_class_name'; pass the scheduler itself.")
+    return name
 
 
 def _unet_levels(unet_config: dict) -> tuple[int, list[bool]]:
@@ -129,7 +134,8 @@ def _vae_key(key: str, n_levels: int) -> tuple[str, bool]:
         return f"{m.group(1)}.{'norm_out' if m.group(2) == 'conv_norm_out' else m.group(2)}.{m.group(3)}", False
     if re.fullmatch(r"(post_)?quant_conv\.\w+", key):
         return key, False
-    m = re.fullmatch(r"(encoder\.down|decoder\.up)_blocks\.(\d+)\.(resnets\.(\d+)|downsamplers\.0|upsamplers\.0)\.(\w+)\.(\w+)", key)
+    m = re.fullmatch(
+        r"(encoder\.down|decoder\.up)_blocks\.(\d+)\.(resnets\.(\d+)|downsamplers\.0|upsamplers\.0)\.(\w+)\.(\w+)", key)
     if m:
         side, i = m.group(1), int(m.group(2))
         level = i if side == "encoder.down" else n_levels - 1 - i  # the ldm decoder numbers levels from the top
@@ -191,7 +197,8 @@ def _text_config_json(text_config) -> dict:
 def write_config_dir(out_dir: str, unet_config, vae_config, text_config, scheduler_config) -> str:
     """Write model_index.json (safety checker and feature extractor null), unet/vae/text_encoder/scheduler configs
     and the CLIP tokenizer files: what `from_single_file(ckpt, config=out_dir, local_files_only=True)` needs.
-    Each config may be a dict, a diffusers/transformers config, or the model/scheduler itself."""
+    Each config may be a dict, a diffusers/transformers config, or the model itself; the scheduler is the
+    scheduler itself or a config dict with `_class_name`."""
     import diffusers
 
     from ..models.clip_tokenizer import write_clip_tokenizer
@@ -200,7 +207,7 @@ def write_config_dir(out_dir: str, unet_config, vae_config, text_config, schedul
     ucfg, vcfg = _config_dict(unet_config), _config_dict(vae_config)
     _unet_levels(ucfg)
     _check_vae(vcfg)
-    sched_cls = _class_name(scheduler_config, "PNDMScheduler")
+    sched_cls = _scheduler_class(scheduler_config)
     _write_json(os.path.join(out_dir, "model_index.json"), {
         "_class_name": "StableDiffusionPipeline", "_diffusers_version": version,
         "feature_extractor": [None, None], "image_encoder": [None, None], "safety_checker": [None, None],

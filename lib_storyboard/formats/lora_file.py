@@ -58,7 +58,8 @@ def _check_layer(name: str, layer: LoraLayer) -> None:
     down, up = layer.down, layer.up
     if down.dim() not in (2, 4) or up.dim() not in (2, 4) or up.shape[1] != down.shape[0] or \
             (up.dim() == 4 and tuple(up.shape[2:]) != (1, 1)):
-        raise LoraFormatError(f"LoRA layer {name} has mismatched shapes down {tuple(down.shape)} / up {tuple(up.shape)}.")
+        raise LoraFormatError(
+            f"LoRA layer {name} has mismatched shapes down {tuple(down.shape)} / up {tuple(up.shape)}.")
     if not (torch.isfinite(down).all() and torch.isfinite(up).all()):
         raise LoraFormatError(f"LoRA layer {name} contains NaN or infinite values; training diverged.")
 
@@ -88,11 +89,14 @@ def _tensors(layers: dict[str, LoraLayer], bundle: dict[str, torch.Tensor] | Non
 def addnet_hash(data: bytes | str) -> str:
     """sha256 of a safetensors file's tensor payload (everything after the header), as kohya and A1111 compute
     `sshs_model_hash`: metadata edits do not change it. `data` is the file's bytes or its path."""
-    if isinstance(data, str):
-        with open(data, "rb") as f:
-            data = f.read()
-    header_len = int.from_bytes(data[:8], "little")
-    return hashlib.sha256(data[8 + header_len:]).hexdigest()
+    if not isinstance(data, str):
+        return hashlib.sha256(data[8 + int.from_bytes(data[:8], "little"):]).hexdigest()
+    h = hashlib.sha256()
+    with open(data, "rb") as f:
+        f.seek(8 + int.from_bytes(f.read(8), "little"))
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def save_lora(path: str, layers: dict[str, LoraLayer], bundle: dict[str, torch.Tensor] | None = None,
@@ -128,7 +132,8 @@ def load_lora(path: str) -> tuple[dict[str, LoraLayer], dict[str, torch.Tensor],
         if key.startswith(BUNDLE_PREFIX):
             stem, _, rest = key[len(BUNDLE_PREFIX):].partition(".")
             if stem in bundle:
-                raise LoraFormatError(f"Bundled embedding {stem} holds more than one tensor in {os.path.basename(path)!r}.")
+                raise LoraFormatError(
+                    f"Bundled embedding {stem} holds more than one tensor in {os.path.basename(path)!r}.")
             bundle[stem] = t.float().unsqueeze(0) if t.dim() == 1 else t.float()
             continue
         name, _, part = key.partition(".")

@@ -101,7 +101,7 @@ def _sample_scene(seed: int) -> _Scene:
         pose=pose, facing=1 if rng.random() < 0.5 else -1, hair=HAIRS[rng.integers(3)], props=props,
         setting=setting, tree=setting == "outdoors" and rng.random() < 0.5, window=window, door=door,
         horizon_y=float(rng.uniform(-1.5, 4.0)), tree_x=side * float(rng.uniform(4.5, 9.0)),
-        corner_x=-side * float(rng.uniform(3.0, 11.0)), floor_y=float(rng.uniform(8.5, 10.5)), window_x=side * float(rng.uniform(3.5, 8.0)),
+        corner_x=-side * float(rng.uniform(4.0, 11.0)), floor_y=float(rng.uniform(8.5, 10.5)), window_x=side * float(rng.uniform(3.5, 8.0)),
         door_x=-side * float(rng.uniform(4.0, 9.0)) if not window else side * float(rng.uniform(9.5, 13.0)),
         ink=int(rng.integers(0, 60)), width=float(rng.uniform(0.011, 0.02)), n_strays=int(rng.integers(0, 4)))
 

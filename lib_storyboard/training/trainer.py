@@ -192,13 +192,19 @@ class Trainer:
                     mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
                     loss = (mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)).mean()
                     if not torch.isfinite(loss):
-                        raise FloatingPointError(f"The loss became {loss.item()} at step {step + 1}; "
-                                                 "lower the learning rates or use fp32.")
+                        where = [n for n, v in (("latents", x_t), ("text", cond), ("prediction", pred))
+                                 if not torch.isfinite(v).all()]
+                        raise FloatingPointError(f"The loss became {loss.item()} at step {step + 1} (non-finite "
+                                                 f"{', '.join(where) or 'loss'}); lower the learning rates or use fp32.")
                     if scaler:
                         scaler.scale(loss).backward()
                         scaler.unscale_(optimizer)
                     else:
                         loss.backward()
+                    bad = [g["name"] for g in optimizer.param_groups for p in g["params"]
+                           if p.grad is not None and not torch.isfinite(p.grad).all()]
+                    if bad and not scaler:
+                        raise FloatingPointError(f"Non-finite gradients in {sorted(set(bad))} at step {step + 1}.")
                     params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
                     if cfg.max_grad_norm > 0 and params:
                         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
