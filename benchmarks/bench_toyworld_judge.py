@@ -1,6 +1,7 @@
 """Shot-judge accuracy on generated toy-world panels: clean and degraded, at several sizes, with 3x3 matrices.
 
     python benchmarks/bench_toyworld_judge.py --n 300 --sizes 64 256
+    python benchmarks/bench_toyworld_judge.py --tune --n 60 --seed 77    # how judge.BIAS / BODY_PENALTY were set
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib_storyboard.toyworld.degrade import DEGRADATIONS  # noqa: E402
+from lib_storyboard.toyworld import judge as J  # noqa: E402
 from lib_storyboard.toyworld.judge import judge_shot  # noqa: E402
 from lib_storyboard.toyworld.sketches import SHOT_KEYS, draw_panel, panel_seed  # noqa: E402
 
@@ -40,13 +42,50 @@ def run(size: int, n: int, seed: int, kinds: list[str]) -> None:
         print(matrix_text(m))
 
 
+def tune(sizes: list[int], n: int, seed: int, kinds: list[str]) -> None:
+    """Grid-search the framing priors and the body penalty on panels of another seed than the benchmark's."""
+    import itertools
+
+    import numpy as np
+
+    rows = []                      # (true index, kind index, per shot: score or nan, agrees)
+    for size in sizes:
+        for k in range(3 * n):
+            p = draw_panel(panel_seed(seed, k), SHOT_KEYS[k % 3], size)
+            for ki, kind in enumerate(kinds):
+                img = p.image if kind == "clean" else DEGRADATIONS[kind](p.image, seed=k)
+                ink, contrast = J.ink_map(img)
+                lines = J.centre_lines(ink, contrast)
+                best = J.hypotheses(lines, J.head_candidates(lines))
+                feats = []
+                for s in SHOT_KEYS:
+                    feats += [best[s][0], float(best[s][4])] if s in best else [np.nan, 0.0]
+                rows.append([k % 3, ki] + feats)
+    a = np.array(rows)
+    results = []
+    for bcu, bms, pen in itertools.product(np.arange(0, 0.31, 0.02), np.arange(0, 0.31, 0.02), np.arange(0, 0.41, 0.05)):
+        bias = np.array([bcu, bms, 0.0])
+        sc = np.stack([a[:, 2 + 2 * i] + bias[i] - pen * (1 - a[:, 3 + 2 * i]) for i in range(3)], 1)
+        pred = np.argmax(np.nan_to_num(sc, nan=-9), 1)
+        ok = pred == a[:, 0]
+        per_kind = [ok[a[:, 1] == ki].mean() for ki in range(len(kinds))]
+        results.append((min(ok[a[:, 1] == 0].mean(), 0.995) + np.mean(per_kind), bcu, bms, pen, per_kind))
+    results.sort(key=lambda t: -t[0])
+    for r in results[:10]:
+        print(f"bias cu {r[1]:.2f} ms {r[2]:.2f} penalty {r[3]:.2f}: " +
+              " ".join(f"{k} {v * 100:.1f}" for k, v in zip(kinds, r[4])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300, help="panels per shot")
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--kinds", nargs="+", default=["clean"] + list(DEGRADATIONS))
+    ap.add_argument("--tune", action="store_true", help="search judge.BIAS and judge.BODY_PENALTY instead")
     a = ap.parse_args()
+    if a.tune:
+        return tune(a.sizes, a.n, a.seed, a.kinds)
     for size in a.sizes:
         run(size, a.n, a.seed, a.kinds)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -59,6 +60,18 @@ def _strict_decoding():
             ImageFile.LOAD_TRUNCATED_IMAGES = True
 
 
+def _pillow_open():
+    """Pillow's own `Image.open`. ultralytics replaces it with a wrapper that, when a file fails to open, tries to
+    pip-install a HEIF plugin into the running environment; a dataset scan must never do that."""
+    fn = Image.open
+    while getattr(fn, "__module__", "PIL.Image") != "PIL.Image":
+        inner = getattr(sys.modules.get(fn.__module__), "_image_open", None)
+        if inner is None:
+            break
+        fn = inner
+    return fn
+
+
 @contextlib.contextmanager
 def _opened(path: str, min_side: int, max_pixels: int):
     """Open `path` lazily (header only) after the cheap checks; the file is closed on exit."""
@@ -72,7 +85,7 @@ def _opened(path: str, min_side: int, max_pixels: int):
     try:
         with warnings.catch_warnings(), _strict_decoding():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own limit below
-            im = Image.open(path, formats=FORMATS)
+            im = _pillow_open()(path, formats=FORMATS)
     except Image.DecompressionBombError:
         raise BadImage(path, too_large) from None
     except UnidentifiedImageError:

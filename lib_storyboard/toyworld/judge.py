@@ -29,9 +29,9 @@ INNER = 0.68                     # the emptiness test's ellipse, relative to the
 CU_MIN_R, FS_MAX_R = 0.2, 0.09   # head half-height boundaries between the framings
 # Frame bottom below the head centre, in head half-heights, that agrees with each framing (with slack).
 BOTTOM_WINDOW = {"cu": (0.0, 4.0), "ms": (3.6, 7.0), "fs": (7.0, math.inf)}
-BIAS = {"cu": 0.06, "ms": 0.10, "fs": 0.0}   # set on generated panels: a big good ring is rarely an accident
+BIAS = {"cu": 0.10, "ms": 0.18, "fs": 0.0}   # a big good ring is rarely an accident (bench_toyworld_judge --tune)
 MIN_SCORE = 0.5                  # below this no ring is a head
-BODY_PENALTY = 0.25              # the body below the head disagrees with the framing
+BODY_PENALTY = 0.30              # the body below the head disagrees with the framing
 CONTAINER_SCORE = 0.65           # a ring this good hides the smaller rings inside it
 MIN_CONTRAST = 0.12              # darkest ink below this (0..1 of the paper's brightness): a blank image
 
@@ -150,10 +150,10 @@ def _shot_of_radius(r: float) -> str:
     return "cu" if r >= CU_MIN_R else ("ms" if r >= FS_MAX_R else "fs")
 
 
-def _reaches_bottom(lines: np.ndarray, x: float, half_width: float) -> bool:
-    """Whether a line crosses the frame's bottom rows within `half_width` of `x` (fractions of the height)."""
+def _reaches_bottom(lines: np.ndarray, x: float, half_width: float, band: float) -> bool:
+    """Whether a line enters the bottom `band` of the frame within `half_width` of `x` (fractions of the height)."""
     h, w = lines.shape
-    rows = max(2, round(0.015 * h))
+    rows = max(2, round(band * h))
     x0, x1 = max(0, int((x - half_width) * h)), min(w, int(math.ceil((x + half_width) * h)) + 1)
     return bool(lines[h - rows:, x0:x1].any()) if x1 > x0 else False
 
@@ -174,8 +174,10 @@ def hypotheses(lines: np.ndarray, cands: list) -> dict[str, tuple]:
         lo, hi = BOTTOM_WINDOW[shot]
         if not lo <= (1.0 - y) / r <= hi:
             continue
-        reach = _reaches_bottom(lines, x, (5.0 if shot == "fs" else 3.0) * r)
-        agrees = (not reach) if shot == "fs" else reach
+        if shot == "fs":     # the ground under the feet is inside; nothing below it
+            agrees = not _reaches_bottom(lines, x, 5.0 * r, 0.015)
+        else:                # the body leaves the frame, give or take a faded end
+            agrees = _reaches_bottom(lines, x, 3.0 * r, 0.08)
         value = s + BIAS[shot] - (0.0 if agrees else BODY_PENALTY)
         if shot not in best or value > best[shot][0] + BIAS[shot] - (0.0 if best[shot][4] else BODY_PENALTY):
             best[shot] = (s, r, x, y, agrees)

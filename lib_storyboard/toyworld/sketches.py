@@ -51,7 +51,7 @@ _POSE_LIMBS = {
     "arms raised": dict(arm_l=(2.7, 2.95), arm_r=(2.7, 2.95), leg_l=(0.07, 0.03), leg_r=(0.07, 0.03)),
 }
 PROPS = ("hat", "glasses", "cup", "sword", "bag")
-HAIRS = ("short hair", "long hair", None)
+HAIRS = ("short hair", "flowing hair", None)
 SETTINGS = ("outdoors", "indoors", None)
 
 
@@ -101,7 +101,7 @@ def _sample_scene(seed: int) -> _Scene:
         pose=pose, facing=1 if rng.random() < 0.5 else -1, hair=HAIRS[rng.integers(3)], props=props,
         setting=setting, tree=setting == "outdoors" and rng.random() < 0.5, window=window, door=door,
         horizon_y=float(rng.uniform(-1.5, 4.0)), tree_x=side * float(rng.uniform(4.5, 9.0)),
-        corner_x=-side * float(rng.uniform(4.0, 11.0)), floor_y=float(rng.uniform(8.5, 10.5)), window_x=side * float(rng.uniform(3.5, 8.0)),
+        corner_x=-side * float(rng.uniform(4.0, 11.0)), floor_y=float(rng.uniform(8.0, 10.0)), window_x=side * float(rng.uniform(3.5, 8.0)),
         door_x=-side * float(rng.uniform(4.0, 9.0)) if not window else side * float(rng.uniform(9.5, 13.0)),
         ink=int(rng.integers(0, 60)), width=float(rng.uniform(0.011, 0.02)), n_strays=int(rng.integers(0, 4)))
 
@@ -173,7 +173,7 @@ def _figure_box(scene: _Scene, j: dict) -> tuple[float, float, float, float]:
     for k in ("arm_l", "arm_r", "leg_l", "leg_r"):
         pts += [tuple(p) for p in j[k]]
     if "hat" in scene.props:
-        pts += [(-1.6, -2.0), (1.6, -2.0)]
+        pts += [(-1.6, -2.1), (1.6, -2.1)]
     if "sword" in scene.props:
         pts.append(tuple(_sword_tip(j)))
     if scene.pose == "sitting":
@@ -276,7 +276,7 @@ def _draw_background(pen: _Pen, scene: _Scene, rb: float, cx: float, cy: float) 
     def bg(x, y):
         return (cx + rb * x, cy + rb * y)
 
-    ground = 11.7
+    ground = 10.5             # further back than the figure, so its foot is higher in the frame
     if scene.setting == "outdoors":
         hy = cy + rb * scene.horizon_y
         bump = pen.rng.uniform(-0.04, 0.04)
@@ -380,14 +380,14 @@ def _draw_figure(pen: _Pen, scene: _Scene, j: dict, r: float, cx: float, cy: flo
         pen.ellipse(f(0, -0.05), r * 0.98, r * 1.05, a0=math.pi * 1.05, a1=math.pi * 1.95)
         for x in (-0.4, 0.0, 0.4):
             pen.line(fl([(x, -1.0), (x + 0.25 * face, -0.6)]), width=0.6)
-    elif scene.hair == "long hair":
+    elif scene.hair == "flowing hair":
         pen.ellipse(f(0, -0.05), r * 1.0, r * 1.05, a0=math.pi * 1.0, a1=math.pi * 2.0)
         for sgn in (-1, 1):
             pen.line(fl([(sgn * 0.98, 0.0), (sgn * 1.1, 1.2), (sgn * 1.05, 2.3)]), width=0.8)
     # props
     if "hat" in scene.props:
-        pen.line(fl([(-1.55, -0.7), (1.55, -0.75)]), width=1.1)
-        pen.line(fl([(-0.8, -0.72), (-0.75, -1.9), (0.75, -1.9), (0.8, -0.74)]))
+        pen.line(fl([(-1.55, -0.82), (1.55, -0.86)]), width=1.1)
+        pen.line(fl([(-0.75, -0.84), (-0.7, -2.0), (0.7, -2.0), (0.75, -0.86)]))
     if "bag" in scene.props:
         pen.line(fl([sr, (-0.9, 5.2)]), width=0.8)
         pen.line(fl([(-1.9, 5.1), (-0.5, 5.1), (-0.5, 6.3), (-1.9, 6.3), (-1.9, 5.1)]))
@@ -404,12 +404,11 @@ def _draw_figure(pen: _Pen, scene: _Scene, j: dict, r: float, cx: float, cy: flo
         n = np.array([-d[1], d[0]])
         pen.line(fl([guard, tip]), width=0.9)
         pen.line(fl([guard - 0.6 * n, guard + 0.6 * n]), width=1.0)
-    # a few ground strokes under the feet
+    # a ground stroke under the feet
     fy = _feet_y(j)
     x0 = min(j["leg_l"][-1][0], j["leg_r"][-1][0]) - 1.0
     x1 = max(j["leg_l"][-1][0], j["leg_r"][-1][0]) + 1.0
-    for k in range(2):
-        pen.line(fl([(x0 + 0.4 * k, fy + 0.15 + 0.3 * k), (x1 - 0.5 * k, fy + 0.15 + 0.3 * k)]), width=0.6)
+    pen.line(fl([(x0, fy + 0.1), (x1, fy + 0.1)]), width=0.6)
 
 
 def _draw_strays(pen: _Pen, scene: _Scene) -> None:

@@ -91,10 +91,13 @@ class TrainConfig:
                 values[k] = _coerce(v, default)
             except (TypeError, ValueError):
                 errors[k] = f"'{k}' must be {_kind(default)}, not {v!r}."
+        cfg = dataclasses.replace(base, **values)
+        try:
+            cfg.validate()
+        except ConfigError as e:   # report every bad field at once, not the first kind found
+            errors = {**e.errors, **errors}
         if errors:
             raise ConfigError(errors)
-        cfg = dataclasses.replace(base, **values)
-        cfg.validate()
         return cfg
 
     def validate(self) -> None:
