@@ -59,7 +59,7 @@ def tune(sizes: list[int], n: int, seed: int, kinds: list[str]) -> None:
                 best = J.hypotheses(lines, J.head_candidates(lines))
                 feats = []
                 for s in SHOT_KEYS:
-                    feats += [best[s][0], float(best[s][4])] if s in best else [np.nan, 0.0]
+                    feats += [best[s].score, float(best[s].body_agrees)] if s in best else [np.nan, 0.0]
                 rows.append([k % 3, ki] + feats)
     a = np.array(rows)
     results = []

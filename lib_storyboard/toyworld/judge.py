@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -33,6 +34,7 @@ BIAS = {"cu": 0.10, "ms": 0.18, "fs": 0.0}   # a big good ring is rarely an acci
 MIN_SCORE = 0.5                  # below this no ring is a head
 BODY_PENALTY = 0.30              # the body below the head disagrees with the framing
 CONTAINER_SCORE = 0.65           # a ring this good hides the smaller rings inside it
+ON_TOP_SCORE = 0.9               # a ring this clean sitting on a bigger one is the head on its torso
 MIN_CONTRAST = 0.12              # darkest ink below this (0..1 of the paper's brightness): a blank image
 
 
@@ -158,29 +160,56 @@ def _reaches_bottom(lines: np.ndarray, x: float, half_width: float, band: float)
     return bool(lines[h - rows:, x0:x1].any()) if x1 > x0 else False
 
 
-def hypotheses(lines: np.ndarray, cands: list) -> dict[str, tuple]:
-    """Per framing, the best head candidate that agrees with it: (score, radius, x, y, body_agrees).
+def _inside(c: tuple, g: tuple) -> bool:
+    """Ring `c` lies inside the bigger good ring `g`: an eye, a lens, a mouth, not a head."""
+    return g[0] >= 1.6 * c[0] and g[1] >= CONTAINER_SCORE and math.hypot(g[2] - c[2], g[3] - c[3]) + c[0] <= 1.1 * g[0]
 
-    A candidate names the framing of its size, and counts only when the frame bottom lies where that framing puts
-    it. `body_agrees`: for a close-up or medium shot the body runs out of the frame's bottom below the head; for a
-    full shot nothing does (the feet are inside).
+
+def _below_head(c: tuple, g: tuple) -> bool:
+    """A clean smaller ring `g` sits right on top of ring `c`: `c` is the torso under a head, not a head."""
+    return (g[1] >= ON_TOP_SCORE and g[0] * 1.6 <= c[0] and abs(g[2] - c[2]) <= 0.5 * c[0]
+            and c[3] - 2.2 * c[0] <= g[3] <= c[3] - 0.8 * c[0])
+
+
+class _Head(NamedTuple):
+    radius: float
+    score: float
+    x: float
+    y: float
+    shot: str            # the framing this head size names
+    fits: bool           # the frame bottom lies where that framing puts it
+    body_agrees: bool    # close-up / medium: the body leaves the frame's bottom; full: nothing does
+
+    @property
+    def value(self) -> float:
+        return self.score + BIAS[self.shot] - (0.0 if self.body_agrees else BODY_PENALTY)
+
+
+def _assess(lines: np.ndarray, c: tuple) -> _Head:
+    r, s, x, y = c
+    shot = _shot_of_radius(r)
+    lo, hi = BOTTOM_WINDOW[shot]
+    if shot == "fs":     # the ground under the feet is inside; nothing below it
+        agrees = not _reaches_bottom(lines, x, 5.0 * r, 0.015)
+    else:                # the body leaves the frame, give or take a faded end
+        agrees = _reaches_bottom(lines, x, 3.0 * r, 0.08)
+    return _Head(r, s, x, y, shot, lo <= (1.0 - y) / r <= hi, agrees)
+
+
+def hypotheses(lines: np.ndarray, cands: list) -> dict[str, _Head]:
+    """Per framing, the best head candidate that agrees with it.
+
+    A candidate names the framing of its size and counts only when the frame bottom lies where that framing puts
+    it. Rings inside a bigger good ring (eyes, lenses, a mouth) are not heads, nor is a ring with a clean, fitting
+    smaller ring sitting on top of it (a torso under its head).
     """
-    heads = [c for c in cands if not any(       # rings inside a bigger good ring: eyes, glasses, a mouth
-        g[0] >= 1.6 * c[0] and g[1] >= CONTAINER_SCORE and math.hypot(g[2] - c[2], g[3] - c[3]) + c[0] <= 1.1 * g[0]
-        for g in cands)]
-    best: dict[str, tuple] = {}
-    for r, s, x, y in heads:
-        shot = _shot_of_radius(r)
-        lo, hi = BOTTOM_WINDOW[shot]
-        if not lo <= (1.0 - y) / r <= hi:
+    assessed = [_assess(lines, c) for c in cands]
+    best: dict[str, _Head] = {}
+    for h in assessed:
+        if not h.fits or any(_inside(h, g) or (_below_head(h, g) and g.fits and g.body_agrees) for g in assessed):
             continue
-        if shot == "fs":     # the ground under the feet is inside; nothing below it
-            agrees = not _reaches_bottom(lines, x, 5.0 * r, 0.015)
-        else:                # the body leaves the frame, give or take a faded end
-            agrees = _reaches_bottom(lines, x, 3.0 * r, 0.08)
-        value = s + BIAS[shot] - (0.0 if agrees else BODY_PENALTY)
-        if shot not in best or value > best[shot][0] + BIAS[shot] - (0.0 if best[shot][4] else BODY_PENALTY):
-            best[shot] = (s, r, x, y, agrees)
+        if h.shot not in best or h.value > best[h.shot].value:
+            best[h.shot] = h
     return best
 
 
@@ -190,15 +219,16 @@ def judge_shot(image) -> Judgement:
     lines = centre_lines(ink, contrast)
     cands = head_candidates(lines)
     best = hypotheses(lines, cands)
-    scores = {k: round(v[0] + BIAS[k] - (0.0 if v[4] else BODY_PENALTY), 4) if k in best else 0.0 for k, v in
-              ((k, best.get(k)) for k in BIAS)}
+    scores = {k: round(best[k].value, 4) if k in best else 0.0 for k in BIAS}
     measurements = {"contrast": round(contrast, 4), "candidates": len(cands)}
     if not best:
         return Judgement(None, 0.0, scores, measurements)
     order = sorted(scores, key=scores.get, reverse=True)
     shot = order[0]
-    s, r, x, y, agrees = best[shot]
+    h = best[shot]
     margin = scores[shot] - scores[order[1]]
-    measurements.update(head_radius=round(r, 4), head_center=(round(x, 4), round(y, 4)), ring_score=round(s, 4),
-                        bottom_distance=round((1.0 - y) / r, 3), body_agrees=agrees)
-    return Judgement(shot, round(float(np.clip(s * min(1.0, margin / 0.25), 0.0, 1.0)), 4), scores, measurements)
+    measurements.update(head_radius=round(h.radius, 4), head_center=(round(h.x, 4), round(h.y, 4)),
+                        ring_score=round(h.score, 4), bottom_distance=round((1.0 - h.y) / h.radius, 3),
+                        body_agrees=h.body_agrees)
+    confidence = float(np.clip(h.score * min(1.0, margin / 0.25), 0.0, 1.0))
+    return Judgement(shot, round(confidence, 4), scores, measurements)
