@@ -106,10 +106,14 @@ def main(argv=None) -> int:
     d.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.cmd == "train":
-        return cmd_train(args)
-    from .demo import run_demo
-    return run_demo(args.out, steps=args.steps, seed=args.seed)
+    try:
+        if args.cmd == "train":
+            return cmd_train(args)
+        from .demo import run_demo
+        return run_demo(args.out, steps=args.steps, seed=args.seed)
+    except ValueError as e:  # our refusals (bad model, dataset, state, options) are one sentence each
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -144,7 +144,9 @@ def load_single_file(path: str, device: str = "cpu", weight_dtype: torch.dtype =
 
 def _config_dir_beside(path: str) -> str:
     """A config dir named like the checkpoint (our toy base ships one), else the standard SD1.5 configs."""
+    from ..formats.ldm_checkpoint import sd15_config_dir
+
     stem = os.path.splitext(path)[0]
     if os.path.isfile(os.path.join(stem + ".config", "model_index.json")):
         return stem + ".config"
-    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "models", "sd15")
+    return sd15_config_dir()

@@ -235,9 +235,9 @@ def _read_text(path: str) -> str:
 def sd15_config_dir(cache_root: str | None = None) -> str:
     """A config folder for a standard SD1.5 checkpoint: the json configs shipped in `models/sd15` plus the CLIP
     tokenizer files, assembled in the user cache (the package folder may be read-only)."""
-    base = cache_root or os.environ.get("STORYBOARD_CACHE") or \
-        os.path.join(os.path.expanduser("~"), ".cache", "sd-webui-storyboard")
-    out = os.path.join(base, "sd15-config")
+    from ..cache import cache_root as default_root
+
+    out = os.path.join(cache_root or default_root(), "sd15-config")
     for rel in ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
                 "scheduler/scheduler_config.json"):
         src, dst = os.path.join(SD15_DIR, rel), os.path.join(out, rel)

@@ -63,8 +63,8 @@ def write_clip_tokenizer(out_dir: str) -> str:
 
 
 def cache_dir() -> str:
-    base = os.environ.get("STORYBOARD_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sd-webui-storyboard")
-    return os.path.join(base, "clip-tokenizer")
+    from ..cache import cache_root
+    return os.path.join(cache_root(), "clip-tokenizer")
 
 
 @lru_cache(maxsize=1)
