@@ -166,8 +166,9 @@ def _inside(c: tuple, g: tuple) -> bool:
 
 
 def _below_head(c: tuple, g: tuple) -> bool:
-    """A clean smaller ring `g` sits right on top of ring `c`: `c` is the torso under a head, not a head."""
-    return (g[1] >= ON_TOP_SCORE and g[0] * 1.6 <= c[0] and abs(g[2] - c[2]) <= 0.5 * c[0]
+    """A clean ring `g`, a third to two thirds of `c`'s size, sits right on top of ring `c`: `c` is the torso
+    under a head (a hat's crown on a head is much smaller)."""
+    return (g[1] >= ON_TOP_SCORE and 1.4 * g[0] <= c[0] <= 3.0 * g[0] and abs(g[2] - c[2]) <= 0.5 * c[0]
             and c[3] - 2.2 * c[0] <= g[3] <= c[3] - 0.8 * c[0])
 
 
