@@ -2,8 +2,9 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_toyworld_base.py --threads 1 --steps 3
 
-Prints per candidate: parameter counts, fp16 size, and seconds per step of VAE training, UNet + text-encoder
-training and sampling, at 64 and 128 px panels; plus the panel generator's speed.
+Prints per candidate: parameter counts, fp16 size, and seconds per step of VAE training (whole panels and the
+half-size crops the training script uses), UNet + text-encoder training and sampling, at 64 and 128 px panels;
+plus the panel generator's speed. Step times on a shared machine vary by +-20 %; take the lowest of a few runs.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lib_storyboard.models.clip_tokenizer import load_clip_tokenizer  # noqa: E402
-from lib_storyboard.toyworld.base_arch import (CANDIDATES, build_scheduler, build_text_encoder, build_unet,  # noqa: E402
-                                               build_vae, param_count)
+from lib_storyboard.toyworld.base_arch import (  # noqa: E402
+    CANDIDATES, build_scheduler, build_text_encoder, build_unet, build_vae, param_count)
 from lib_storyboard.toyworld.sketches import draw_panel, tags_and_caption  # noqa: E402
 
 
@@ -104,10 +105,11 @@ def main() -> None:
               f"fp16 total {total * 2 / 2 ** 20:.1f} MiB")
         for size in a.sizes:
             v = vae_step_time(arch, size, a.vae_batch, a.steps)
+            vc = vae_step_time(arch, size // 2, a.vae_batch, a.steps)
             u = unet_step_time(arch, size, a.unet_batch, a.steps, ids)
             s = sample_step_time(arch, size, 16, a.steps, ids)
-            print(f"  {size:4d}px: VAE train {v:6.3f} s/step | UNet+text train {u:6.3f} s/step | "
-                  f"sampling {s:6.3f} s per denoising step of 16 panels")
+            print(f"  {size:4d}px: VAE train {v:6.3f} s/step ({vc:.3f} on {size // 2}px crops) | UNet+text train "
+                  f"{u:6.3f} s/step | sampling {s:6.3f} s per denoising step of 16 panels")
 
 
 if __name__ == "__main__":

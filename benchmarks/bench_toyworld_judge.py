@@ -63,7 +63,8 @@ def tune(sizes: list[int], n: int, seed: int, kinds: list[str]) -> None:
                 rows.append([k % 3, ki] + feats)
     a = np.array(rows)
     results = []
-    for bcu, bms, pen in itertools.product(np.arange(0, 0.31, 0.02), np.arange(0, 0.31, 0.02), np.arange(0, 0.41, 0.05)):
+    grid = np.arange(0, 0.31, 0.02)
+    for bcu, bms, pen in itertools.product(grid, grid, np.arange(0, 0.41, 0.05)):
         bias = np.array([bcu, bms, 0.0])
         sc = np.stack([a[:, 2 + 2 * i] + bias[i] - pen * (1 - a[:, 3 + 2 * i]) for i in range(3)], 1)
         pred = np.argmax(np.nan_to_num(sc, nan=-9), 1)

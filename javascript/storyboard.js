@@ -1,7 +1,5 @@
 // Storyboard tab: start a training run with the host's progress bar (task id + requestProgress), show the loss.
 function storyboard_start_training() {
-    var status = gradioApp().getElementById('storyboard_status');
-    if (status) status.innerHTML = '';
     var id = randomId();
     requestProgress(id, gradioApp().getElementById('storyboard_progress'), gradioApp().getElementById('storyboard_preview'),
         function() {},

@@ -1,7 +1,6 @@
 """HTTP routes under /storyboard/v1, added to the host's FastAPI app; they honour --api-auth like the host's own."""
 from __future__ import annotations
 
-import os
 from secrets import compare_digest
 
 from fastapi import Body, Depends, FastAPI, HTTPException
@@ -9,7 +8,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from ..training.adapter import UnsupportedModel
-from ..training.config import ConfigError, TrainConfig
+from ..training.config import ConfigError
 from . import a1111_host as host
 
 
@@ -38,17 +37,6 @@ def _error(status: int, errors: dict[str, str]) -> JSONResponse:
         "error": " ".join(errors.values())})
 
 
-def validate_request(body) -> TrainConfig:
-    if not isinstance(body, dict):
-        raise ConfigError({"": "The request body must be a JSON object of training options."})
-    cfg = TrainConfig.from_dict(body)
-    if not cfg.data_dir:
-        raise ConfigError({"data_dir": "data_dir is required: the folder of sketches with .txt tags."})
-    if not os.path.isdir(cfg.data_dir):
-        raise ConfigError({"data_dir": f"The dataset folder {cfg.data_dir} does not exist."})
-    return cfg
-
-
 def check_model() -> None:
     from .a1111 import A1111Adapter
     A1111Adapter().check_trainable()
@@ -61,7 +49,7 @@ def add_routes(app: FastAPI) -> None:
     @app.post("/storyboard/v1/train", dependencies=deps)
     def train(body=Body(...)):
         try:
-            cfg = validate_request(body)
+            cfg = host.validate_request(body)
         except ConfigError as e:
             return _error(422, e.errors)
         try:

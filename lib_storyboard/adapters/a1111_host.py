@@ -40,6 +40,27 @@ def list_models():
 
 
 # -- training ---------------------------------------------------------------------------------------------------
+def validate_request(options) -> TrainConfig:
+    """Training options from the tab or the API → a config, or ConfigError naming each bad field."""
+    from ..training.config import ConfigError
+
+    if not isinstance(options, dict):
+        raise ConfigError({"": "The request body must be a JSON object of training options."})
+    errors = {}
+    try:
+        cfg = TrainConfig.from_dict(options)
+    except ConfigError as e:
+        errors, cfg = dict(e.errors), None
+    data_dir = options.get("data_dir") or ""
+    if not isinstance(data_dir, str) or not data_dir.strip():
+        errors["data_dir"] = "The dataset folder is required: a folder of sketches with .txt tag files."
+    elif not os.path.isdir(data_dir):
+        errors["data_dir"] = f"The dataset folder {data_dir} does not exist."
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
 def run_job(job: Job, take_lock: bool) -> None:
     """Train on the loaded model. The UI's handler already holds the queue lock; API jobs take it here, so no
     generation can swap or patch the model mid-run."""

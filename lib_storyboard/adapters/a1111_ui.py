@@ -69,7 +69,7 @@ def train_from_ui(id_task, data_dir, name, preset, *values):
     """Runs inside the host's wrap_gradio_gpu_call: the queue lock is held and the progress task is set."""
     options = config_from_ui(data_dir, name, preset, *values)
     try:
-        TrainConfig.from_dict(options)
+        host.validate_request(options)
     except ConfigError as e:
         return None, "", _sentences(e.errors.values())
     job = host.manager().new_job(options)
@@ -119,7 +119,7 @@ def models_html() -> str:
 
 
 def build_tab():
-    from modules.call_queue import wrap_gradio_call, wrap_gradio_gpu_call
+    from modules.call_queue import wrap_gradio_gpu_call
 
     defaults = _preset_values("balanced")
     with gr.Blocks(analytics_enabled=False) as tab:
@@ -159,8 +159,7 @@ def build_tab():
         preset_outputs = [knobs[[k for k, *_ in KNOBS].index(k)] for k in PRESET_KEYS]
         preset.change(lambda p: [gr.update(value=_preset_values(p)[k]) for k in PRESET_KEYS],
                       inputs=[preset], outputs=preset_outputs)
-        scan.click(wrap_gradio_call(scan_ui, extra_outputs=[""], add_stats=False), inputs=[data_dir],
-                   outputs=[report])
+        scan.click(scan_ui, inputs=[data_dir], outputs=[report])
         train.click(wrap_gradio_gpu_call(train_from_ui, extra_outputs=[None, ""]), _js="storyboard_start_training",
                     inputs=[dummy, data_dir, name, preset] + knobs, outputs=[preview, report, status])
         interrupt.click(lambda: host.interrupt_active(), inputs=[], outputs=[])

@@ -7,6 +7,7 @@ silently ignored.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, List, Literal, Mapping, Optional, Sequence, Tuple
 
 try:
@@ -152,15 +153,58 @@ def parse_api_args(args: Sequence[Any]) -> Tuple[bool, List[PassArgs]]:
     return enabled, passes
 
 
-def json_schema() -> dict:
+@dataclass(frozen=True)
+class DetailerRun:
+    """Everything one generation asks of the detailer: the master switch, the passes, and detail-only mode."""
+
+    enabled: bool = False
+    passes: List[PassArgs] = field(default_factory=list)
+    detail_only: bool = False   # img2img: skip the base pass and detail the init image itself
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and any(p.enabled for p in self.passes)
+
+
+def parse_script_args(args: Sequence[Any], max_passes: Optional[int] = None, strict: bool = False) -> DetailerRun:
+    """The script's argument slots `[enabled, {pass 1}, ..., {pass N}, detail_only]` → a `DetailerRun`.
+
+    A boolean after the passes is the detail-only switch, wherever it sits: an API call may send
+    `[true, {pass 1}, true]` although the host writes it over the slots of pass 2 and leaves the real detail-only
+    slot at its default. So the first such boolean wins and later slots (the untouched defaults) are ignored; with
+    `strict` (a request as the caller wrote it) anything after it, or more than `max_passes` passes, is an error.
+    """
+    items = list(args or [])
+    cut = next((i for i, v in enumerate(items) if i > 0 and isinstance(v, bool)), len(items))
+    enabled, passes = parse_api_args(items[:cut])
+    tail = items[cut:]
+    detail_only = bool(tail[0]) if tail else False
+    if strict:
+        if len(tail) > 1:
+            raise DetailerArgsError(f"{SCRIPT_TITLE}: the detail-only switch (argument {cut + 1}) must be the last "
+                                    f"argument, after the passes.")
+        if max_passes is not None and len(passes) > max_passes:
+            raise DetailerArgsError(f"{SCRIPT_TITLE}: {len(passes)} passes were given but this host allows at most "
+                                    f"{max_passes} (setting 'Detailer passes').")
+    return DetailerRun(enabled, passes, detail_only)
+
+
+def json_schema(max_passes: Optional[int] = None) -> dict:
     """JSON schema of the API argument list, for `GET /storyboard/v1/detailer/schema`."""
-    return {
+    schema = {
         "title": SCRIPT_TITLE,
-        "description": 'alwayson_scripts: {"%s": {"args": [enabled, {pass 1}, {pass 2}, ...]}}' % SCRIPT_TITLE,
+        "description": ('alwayson_scripts: {"%s": {"args": [enabled, {pass 1}, {pass 2}, ..., detail_only]}}; '
+                        'enabled switches the detailer on, each object is one pass, and the optional boolean after '
+                        'the passes (img2img only) skips the base img2img and details the init image itself.'
+                        % SCRIPT_TITLE),
         "type": "array",
         "prefixItems": [{"type": "boolean", "description": "Master switch."}],
         "items": PassArgs.schema(),
     }
+    if max_passes is not None:
+        schema["maxPasses"] = max_passes
+        schema["maxItems"] = max_passes + 2
+    return schema
 
 
 INFOTEXT_KEY = SCRIPT_TITLE

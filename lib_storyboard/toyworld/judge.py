@@ -3,15 +3,20 @@
 Every toy-world figure has a head drawn as an outline ellipse, and the framings differ by how big that head is and
 how far below it the frame ends (see `sketches.py`): close-up head radius 0.22-0.30 of the frame height with the
 frame bottom 1.9-3.4 head radii below its centre; medium 0.125-0.185 and 4.2-5.8 radii; full 0.040-0.064 and 9.9+
-radii (the feet are inside). The judge measures both on the image.
+radii, with the feet inside. The judge measures both on the image.
 
-The head is found by chamfer matching of ellipse outlines at 24 sizes, done as FFT correlations on a 128-px ink
-map: a candidate scores the fraction of its outline that lies near ink, minus the same fraction on a smaller
-concentric ellipse (a real head is empty inside; a circle laid over a tangle of lines is not). That measure
-survives blur, noise, grey or broken lines and thick or thin pens, which generated samples have. Rings inside a
-bigger good ring (eyes, glasses) are not heads; a candidate only counts for the framing its size names when its
-distance to the frame bottom agrees with that framing; the best framing wins. An image with no ink or no
-head-like ring gets `shot=None`.
+1. Ink map at 128 px high, thresholded against the paper, reduced to one-pixel centre lines: a thick pen, a blur
+   or a bleeding line all give the same lines. Too much ink or too many line pixels: not a line drawing, no shot.
+2. Head candidates: chamfer matching of ellipse outlines at 24 sizes, done as FFT correlations; a candidate scores
+   the share of its outline that lies near a line minus the same share on a smaller concentric ellipse (a head is
+   empty inside; a circle laid over a tangle of lines is not). This survives blur, noise, grey, broken, thick and
+   thin lines, which generated samples have.
+3. A candidate names the framing of its size and counts only where the frame bottom lies where that framing puts
+   it; it loses points when the body disagrees (close-up and medium: lines leave the frame's bottom below the
+   head; full: nothing does). Rings inside a bigger good ring (eyes, glasses) and rings with a clean head-sized
+   ring sitting on top (a torso) are not heads. The best framing wins; no head-like ring gives `shot=None`.
+The priors in BIAS and BODY_PENALTY were set by `benchmarks/bench_toyworld_judge.py --tune` on other seeds than
+the benchmark's.
 """
 from __future__ import annotations
 
@@ -31,11 +36,14 @@ CU_MIN_R, FS_MAX_R = 0.2, 0.09   # head half-height boundaries between the frami
 # Frame bottom below the head centre, in head half-heights, that agrees with each framing (with slack).
 BOTTOM_WINDOW = {"cu": (0.0, 4.0), "ms": (3.6, 7.0), "fs": (7.0, math.inf)}
 BIAS = {"cu": 0.10, "ms": 0.18, "fs": 0.0}   # a big good ring is rarely an accident (bench_toyworld_judge --tune)
-MIN_SCORE = 0.5                  # below this no ring is a head
+MIN_SCORE = 0.6                  # below this no ring is a head
 BODY_PENALTY = 0.30              # the body below the head disagrees with the framing
 CONTAINER_SCORE = 0.65           # a ring this good hides the smaller rings inside it
 ON_TOP_SCORE = 0.9               # a ring this clean sitting on a bigger one is the head on its torso
 MIN_CONTRAST = 0.12              # darkest ink below this (0..1 of the paper's brightness): a blank image
+# Not a line drawing: more ink than this share of the frame (mush, a dark smear; a drawing has 5-35 %), or more
+# centre-line pixels than this share (pixel noise; a drawing has 2-5 %).
+MAX_INK, MAX_LINES = 0.45, 0.09
 
 
 @dataclass
@@ -101,8 +109,12 @@ def centre_lines(ink: np.ndarray, contrast: float) -> np.ndarray:
 
     if contrast < MIN_CONTRAST:
         return np.zeros(ink.shape, bool)
-    binary = ink > max(0.4 * contrast, MIN_CONTRAST * 0.8)
-    return skeletonize(remove_small_objects(binary, 4))
+    return skeletonize(remove_small_objects(_inked(ink, contrast), 4))
+
+
+def _inked(ink: np.ndarray, contrast: float) -> np.ndarray:
+    """Pixels that belong to a stroke: darker than 40 % of the drawing's own ink contrast."""
+    return ink > max(0.4 * contrast, MIN_CONTRAST * 0.8)
 
 
 def head_candidates(lines: np.ndarray, per_radius: int = 3) -> list[tuple[float, float, float, float]]:
@@ -218,10 +230,13 @@ def judge_shot(image) -> Judgement:
     """The framing of a toy-world panel (PIL image or array), with the measurements behind it."""
     ink, contrast = ink_map(image)
     lines = centre_lines(ink, contrast)
-    cands = head_candidates(lines)
+    ink_share = float(_inked(ink, contrast).mean()) if contrast >= MIN_CONTRAST else 0.0
+    drawing = ink_share <= MAX_INK and float(lines.mean()) <= MAX_LINES
+    cands = head_candidates(lines) if drawing else []
     best = hypotheses(lines, cands)
     scores = {k: round(best[k].value, 4) if k in best else 0.0 for k in BIAS}
-    measurements = {"contrast": round(contrast, 4), "candidates": len(cands)}
+    measurements = {"contrast": round(contrast, 4), "ink_share": round(ink_share, 4),
+                    "line_share": round(float(lines.mean()), 4), "line_drawing": drawing, "candidates": len(cands)}
     if not best:
         return Judgement(None, 0.0, scores, measurements)
     order = sorted(scores, key=scores.get, reverse=True)

@@ -101,7 +101,8 @@ def _sample_scene(seed: int) -> _Scene:
         pose=pose, facing=1 if rng.random() < 0.5 else -1, hair=HAIRS[rng.integers(3)], props=props,
         setting=setting, tree=setting == "outdoors" and rng.random() < 0.5, window=window, door=door,
         horizon_y=float(rng.uniform(-1.5, 4.0)), tree_x=side * float(rng.uniform(4.5, 9.0)),
-        corner_x=-side * float(rng.uniform(4.0, 11.0)), floor_y=float(rng.uniform(8.0, 10.0)), window_x=side * float(rng.uniform(3.5, 8.0)),
+        corner_x=-side * float(rng.uniform(4.0, 11.0)), floor_y=float(rng.uniform(8.0, 10.0)),
+        window_x=side * float(rng.uniform(3.5, 8.0)),
         door_x=-side * float(rng.uniform(4.0, 9.0)) if not window else side * float(rng.uniform(9.5, 13.0)),
         ink=int(rng.integers(0, 60)), width=float(rng.uniform(0.011, 0.02)), n_strays=int(rng.integers(0, 4)))
 
@@ -136,12 +137,12 @@ def tags_and_caption(seed: int) -> tuple[list[str], str]:
 
 # ----------------------------------------------------------------------------------------------- figure geometry
 
-def _limb(root, angles, lengths, side: float, profile: bool, facing: int, scale=(1.0, 1.0)):
+def _limb(root, angles, lengths, side: float, profile: bool, facing: int) -> list[np.ndarray]:
     """Joint positions of a two-segment limb; `side` is -1/+1 for screen left/right in the front view."""
     sign = facing if profile else side
     pts = [np.asarray(root, float)]
-    for a, length, k in zip(angles, lengths, scale):
-        pts.append(pts[-1] + length * k * np.array([sign * math.sin(a), math.cos(a)]))
+    for a, length in zip(angles, lengths):
+        pts.append(pts[-1] + length * np.array([sign * math.sin(a), math.cos(a)]))
     return pts
 
 
@@ -149,17 +150,13 @@ def _skeleton(scene: _Scene, rng: np.random.Generator) -> dict:
     """Joints of the posed figure in head units, with a little per-panel variation of the angles."""
     profile = scene.pose in PROFILE_POSES
     limbs = {k: tuple(a + rng.normal(0, 0.07) for a in v) for k, v in _POSE_LIMBS[scene.pose].items()}
-    sh_w, hip_w = (0.45, 0.35) if profile else (1.7, 0.8)
-    hip_y = HIP_Y
-    j = {"shoulder_l": (-sh_w, SHOULDER_Y), "shoulder_r": (sh_w, SHOULDER_Y), "hip_l": (-hip_w, hip_y),
-         "hip_r": (hip_w, hip_y)}
-    if profile:   # the shoulders and hips sit behind each other
-        j = {k: (v[0] * 0.3, v[1]) for k, v in j.items()}
-    thigh_scale = (1.0, 1.0)
+    sh_w, hip_w = (0.135, 0.105) if profile else (1.7, 0.8)     # side-on, the shoulders and hips overlap
+    j = {"shoulder_l": (-sh_w, SHOULDER_Y), "shoulder_r": (sh_w, SHOULDER_Y), "hip_l": (-hip_w, HIP_Y),
+         "hip_r": (hip_w, HIP_Y)}
     for name, side in (("arm_l", -1.0), ("arm_r", 1.0)):
         j[name] = _limb(j["shoulder_" + name[-1]], limbs[name], (UPPER_ARM, FOREARM), side, profile, scene.facing)
     for name, side in (("leg_l", -1.0), ("leg_r", 1.0)):
-        j[name] = _limb(j["hip_" + name[-1]], limbs[name], (THIGH, SHIN), side, profile, scene.facing, thigh_scale)
+        j[name] = _limb(j["hip_" + name[-1]], limbs[name], (THIGH, SHIN), side, profile, scene.facing)
     return j
 
 

@@ -1,0 +1,48 @@
+"""The toy base's architecture and its training script (a few steps only; the real run is tools/train_toy_base.py)."""
+from __future__ import annotations
+
+import json
+import os
+import runpy
+
+import pytest
+import torch
+
+from lib_storyboard.toyworld.base_arch import CANDIDATES, build_text_encoder, build_unet, build_vae, param_count
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("name", ["xs", "s"])
+def test_candidates_keep_what_a1111_assumes_and_ship_small(name):
+    arch = CANDIDATES[name]
+    unet, vae, te = build_unet(arch), build_vae(arch), build_text_encoder(arch)
+    with torch.no_grad():
+        lat = vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mean
+    assert lat.shape == (1, 4, 8, 8)                                   # latent = image / 8
+    assert len(vae.config.block_out_channels) == 4
+    assert unet.config.layers_per_block == 2 and len(unet.config.block_out_channels) == 4
+    assert unet.config.cross_attention_dim == te.config.hidden_size
+    assert te.config.vocab_size == 49408 and te.config.max_position_embeddings == 77
+    for c in tuple(unet.config.block_out_channels) + tuple(vae.config.block_out_channels):
+        assert c % 32 == 0                                             # LDM's GroupNorm(32)
+    fp16_bytes = 2 * sum(param_count(m) for m in (unet, vae, te))
+    assert fp16_bytes <= 25 * 2 ** 20
+
+
+def test_training_script_writes_a_loadable_model_with_its_recipe(tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    out = str(tmp_path / "toy")
+    script = runpy.run_path(os.path.join(ROOT, "tools", "train_toy_base.py"))
+    script["main"](["--out", out, "--panels", "12", "--vae-steps", "2", "--unet-steps", "2", "--samples", "2",
+                    "--sample-steps", "2", "--threads", "1", "--seed", "3", "--vae-batch", "4", "--unet-batch", "4"])
+    recipe = json.load(open(os.path.join(out, "recipe.json")))
+    assert recipe["args"]["seed"] == 3 and recipe["arch"] == json.loads(json.dumps(CANDIDATES["xs"].as_dict()))
+    assert recipe["metrics"]["unconditional_samples"]["n"] == 2 and recipe["metrics"]["scaling_factor"] > 0
+    assert os.path.isfile(os.path.join(out, "samples.png")) and not os.path.exists(out + ".tmp")
+    pipe = StableDiffusionPipeline.from_pretrained(out, torch_dtype=torch.float32, safety_checker=None)
+    assert pipe.unet.dtype == torch.float32 and pipe.tokenizer("a person waving").input_ids[0] == 49406
+    img = pipe("a sketch of a person waving", num_inference_steps=2, height=64, width=64,
+               generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+    assert img.shape == (64, 64, 3)
