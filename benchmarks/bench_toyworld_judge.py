@@ -30,15 +30,18 @@ def run(size: int, n: int, seed: int, kinds: list[str]) -> None:
     panels = [draw_panel(panel_seed(seed, k), SHOT_KEYS[k % 3], size) for k in range(3 * n)]
     for kind in kinds:
         m: dict = {}
+        figures = 0
         t0 = time.perf_counter()
         for k, p in enumerate(panels):
             img = p.image if kind == "clean" else DEGRADATIONS[kind](p.image, seed=k)
             j = judge_shot(img)
             key = (p.shot, j.shot or "none")
             m[key] = m.get(key, 0) + 1
+            figures += j.figure
         dt = (time.perf_counter() - t0) / len(panels)
         acc = sum(m.get((s, s), 0) for s in SHOT_KEYS) / len(panels)
-        print(f"\n[{size}px, {kind}] accuracy {acc * 100:.1f}% over {len(panels)} panels, {dt * 1000:.0f} ms/panel")
+        print(f"\n[{size}px, {kind}] accuracy {acc * 100:.1f}% over {len(panels)} panels, "
+              f"clear figure in {figures / len(panels) * 100:.1f}%, {dt * 1000:.0f} ms/panel")
         print(matrix_text(m))
 
 

@@ -126,13 +126,16 @@ def test_dataset_is_the_panels_of_its_seeds(tmp_path):
 
 @pytest.mark.parametrize("size,n", [(64, 20), (256, 8)])
 def test_judge_reads_generated_panels(size, n):
-    truth, got = [], []
+    truth, got, figures = [], [], []
     for k in range(3 * n):
         p = draw_panel(panel_seed(31, k), SHOT_KEYS[k % 3], size)
+        j = judge_shot(p.image)
         truth.append(p.shot)
-        got.append(judge_shot(p.image).shot)
+        got.append(j.shot)
+        figures.append(j.figure)
     acc = np.mean([t == g for t, g in zip(truth, got)])
     assert acc >= 0.98, list(zip(truth, got))
+    assert np.mean(figures) >= 0.95
 
 
 def test_judge_copes_with_messy_panels():
@@ -146,7 +149,7 @@ def test_judge_copes_with_messy_panels():
 def test_judge_measures_the_head():
     p = draw_panel(4, "ms", 256)
     j = judge_shot(p.image)
-    assert j.shot == "ms" and j.confidence > 0.3
+    assert j.shot == "ms" and j.confidence > 0.3 and j.figure
     assert abs(j.measurements["head_radius"] / p.geometry["head_radius"] - 1) < 0.2
     assert np.hypot(*np.subtract(j.measurements["head_center"], p.geometry["head_center"])) < 0.3 * p.geometry[
         "head_radius"]
@@ -156,7 +159,7 @@ def test_judge_measures_the_head():
 
 def test_judge_on_blank_noise_and_black_images_says_nothing_sure():
     blank = judge_shot(Image.new("RGB", (64, 64), "white"))
-    assert blank.shot is None and blank.confidence == 0.0
+    assert blank.shot is None and blank.confidence == 0.0 and not blank.figure
     grey = judge_shot(np.full((64, 64), 0.5, np.float32))
     assert grey.shot is None
     black = judge_shot(Image.new("L", (64, 64), 0))

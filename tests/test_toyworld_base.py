@@ -38,7 +38,7 @@ def test_training_script_writes_a_loadable_model_with_its_recipe(tmp_path):
     script["main"](["--out", out, "--panels", "12", "--vae-steps", "2", "--unet-steps", "2", "--samples", "2",
                     "--sample-steps", "2", "--threads", "1", "--seed", "3", "--vae-batch", "4", "--unet-batch", "4"])
     recipe = json.load(open(os.path.join(out, "recipe.json")))
-    assert recipe["args"]["seed"] == 3 and recipe["arch"] == json.loads(json.dumps(CANDIDATES["xs"].as_dict()))
+    assert recipe["args"]["seed"] == 3 and recipe["arch"] == json.loads(json.dumps(CANDIDATES["s"].as_dict()))
     assert recipe["metrics"]["unconditional_samples"]["n"] == 2 and recipe["metrics"]["scaling_factor"] > 0
     assert os.path.isfile(os.path.join(out, "samples.png")) and not os.path.exists(out + ".tmp")
     pipe = StableDiffusionPipeline.from_pretrained(out, torch_dtype=torch.float32, safety_checker=None)

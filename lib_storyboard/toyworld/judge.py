@@ -37,6 +37,8 @@ CU_MIN_R, FS_MAX_R = 0.2, 0.09   # head half-height boundaries between the frami
 BOTTOM_WINDOW = {"cu": (0.0, 4.0), "ms": (3.6, 7.0), "fs": (7.0, math.inf)}
 BIAS = {"cu": 0.10, "ms": 0.18, "fs": 0.0}   # a big good ring is rarely an accident (bench_toyworld_judge --tune)
 MIN_SCORE = 0.6                  # below this no ring is a head
+FIGURE_SCORE = 0.75              # a head this clear makes the image a figure (drawn panels: 95 % >= 0.86; the
+                                 # cell-like mush of an undertrained model mostly scores 0.6-0.7)
 BODY_PENALTY = 0.30              # the body below the head disagrees with the framing
 CONTAINER_SCORE = 0.65           # a ring this good hides the smaller rings inside it
 ON_TOP_SCORE = 0.9               # a ring this clean sitting on a bigger one is the head on its torso
@@ -50,6 +52,7 @@ MAX_INK, MAX_LINES = 0.45, 0.09
 class Judgement:
     shot: str | None                 # "cu" | "ms" | "fs", or None when no head was found
     confidence: float                # 0..1: head score times the margin over the runner-up framing
+    figure: bool                     # a clear head was found (ring score >= FIGURE_SCORE), not just a best guess
     scores: dict[str, float]         # per framing: best agreeing head score plus its prior
     measurements: dict = field(default_factory=dict)   # head_radius, head_center, ring_score, bottom_distance...
 
@@ -238,7 +241,7 @@ def judge_shot(image) -> Judgement:
     measurements = {"contrast": round(contrast, 4), "ink_share": round(ink_share, 4),
                     "line_share": round(float(lines.mean()), 4), "line_drawing": drawing, "candidates": len(cands)}
     if not best:
-        return Judgement(None, 0.0, scores, measurements)
+        return Judgement(None, 0.0, False, scores, measurements)
     order = sorted(scores, key=scores.get, reverse=True)
     shot = order[0]
     h = best[shot]
@@ -247,4 +250,4 @@ def judge_shot(image) -> Judgement:
                         ring_score=round(h.score, 4), bottom_distance=round((1.0 - h.y) / h.radius, 3),
                         body_agrees=h.body_agrees)
     confidence = float(np.clip(h.score * min(1.0, margin / 0.25), 0.0, 1.0))
-    return Judgement(shot, round(confidence, 4), scores, measurements)
+    return Judgement(shot, round(confidence, 4), h.score >= FIGURE_SCORE, scores, measurements)
