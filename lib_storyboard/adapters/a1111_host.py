@@ -113,7 +113,8 @@ def _train(job: Job, cfg: TrainConfig) -> None:
     try:
         result = Trainer(adapter, cfg, output_paths(), on_event=on_event, should_stop=should_stop).run()
     finally:
-        reset_condition_caches(__import__("modules.processing", fromlist=["processing"]))
+        from modules import processing
+        reset_condition_caches(processing)
     job.report = result.report
     job.files = result.files
     job.state = result.status
@@ -210,7 +211,7 @@ def register_vectors(p) -> None:
     vectors = getattr(p, "_storyboard_vectors", None)
     if not vectors:
         return
-    from modules import devices, sd_hijack, shared
+    from modules import devices, processing, sd_hijack, shared
     from modules.textual_inversion.textual_inversion import Embedding
 
     db = sd_hijack.model_hijack.embedding_db
@@ -218,7 +219,7 @@ def register_vectors(p) -> None:
         emb = Embedding(vec.to(devices.device, devices.dtype), stem)
         emb.vectors, emb.shape = vec.shape[0], vec.shape[-1]
         db.register_embedding_by_name(emb, shared.sd_model, stem)
-    reset_condition_caches(__import__("modules.processing", fromlist=["processing"]))
+    reset_condition_caches(processing)
 
 
 def unregister_vectors(p) -> None:
