@@ -273,7 +273,7 @@ class Trainer:
         files = write_outputs(self.paths, cfg, vecs, weights, step=step, started=started,
                               tag_frequency=self._tag_frequency(), num_images=len(self.items),
                               model_name=self.ad.model_name, model_hash=self.ad.model_hash,
-                              preview=getattr(self, "last_preview", None))
+                              preview=getattr(self, "card_preview", None))
         files += save_state(self._state_dir(), config=cfg.to_dict(), step=step, tokens=vecs, lora=weights,
                             optimizer=optimizer, rng=rng,
                             extra={"epoch": epoch, "pos": pos, "data": self._data_signature()})
@@ -291,6 +291,8 @@ class Trainer:
         imgs = sample(self.ad, prompts, {k: v.detach() for k, v in tokens.items()}, seeds, size,
                       steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=amp_dtype)
         self.last_preview = grid(imgs, cols=len(shots.SHOTS), labels=[s.trigger for s in shots.SHOTS])
+        # The Lora card crops to a portrait tile, so it gets one panel: what its activation text <ms_trg> draws.
+        self.card_preview = imgs[[s.key for s in shots.SHOTS].index("ms")]
         self._emit("preview", step=step, image=self.last_preview, message=f"Preview at step {step}")
 
 
