@@ -5,8 +5,9 @@ import json
 import pytest
 
 from lib_storyboard.detailer.args import (
-    DetailerArgsError, PassArgs, from_infotext, json_schema, parse_api_args, parse_pass, pass_from_infotext,
-    pass_to_infotext, to_infotext)
+    DetailerArgsError, DetailerRun, PassArgs, from_infotext, json_schema, parse_api_args, parse_pass,
+    parse_script_args, pass_from_infotext, pass_to_infotext, to_infotext)
+from lib_storyboard.detailer.form import form_keys, form_to_pass, pass_to_form
 
 
 def test_defaults_mean_something_sensible():
@@ -104,3 +105,46 @@ def test_infotext_entries_per_pass_round_trip():
         from_infotext({"Storyboard detailer 4": "{broken"})
     with pytest.raises(DetailerArgsError, match="pass 2: unknown field 'zzz'"):
         from_infotext({"Storyboard detailer 2": '{"zzz": 1}'})
+
+
+def test_script_slots_with_detail_only_switch():
+    p1 = {"detector": "mediapipe_face_short"}
+    off = {"detector": "mediapipe_face_short", "enabled": False}
+    # The UI's slots: [enabled, pass 1, pass 2, detail_only].
+    run = parse_script_args([True, p1, off, True])
+    assert run.enabled and run.detail_only and len(run.passes) == 2 and run.active
+    # An API call [true, {pass 1}, true] lands on the slots as [true, {pass 1}, true, <default False>].
+    run = parse_script_args([True, p1, True, False])
+    assert run.detail_only and run.passes == [PassArgs(**p1)]
+    assert not parse_script_args([True, p1, off, False]).detail_only
+    assert not parse_script_args([False, p1]).active
+    assert not parse_script_args([True, off]).active
+    assert parse_script_args([]) == DetailerRun(True, [], False)
+    with pytest.raises(DetailerArgsError, match=r"argument 3\) must be the last argument"):
+        parse_script_args([True, p1, True, {}], strict=True)
+    with pytest.raises(DetailerArgsError, match="3 passes were given but this host allows at most 2"):
+        parse_script_args([True, p1, p1, p1], max_passes=2, strict=True)
+    parse_script_args([True, p1, p1, p1], max_passes=2)  # the host's own slots are never over-long; no error
+    with pytest.raises(DetailerArgsError, match="pass 1: field 'denoise'"):
+        parse_script_args([False, {"denoise": 3}, True])
+
+
+def test_schema_names_the_pass_limit():
+    s = json_schema(3)
+    assert s["maxPasses"] == 3 and s["maxItems"] == 5 and "detail_only" in s["description"]
+    assert "maxPasses" not in json_schema()
+
+
+def test_form_round_trip_covers_every_field():
+    keys = form_keys()
+    assert set(PassArgs.__fields__) < set(keys) and "use_steps" in keys
+    for p in (PassArgs(), PassArgs(steps=12, cfg_scale=4.5, sampler="Euler", clip_skip=2, denoise=0.55),
+              PassArgs(enabled=False, detector="hand_yolov8n.pt", merge="merge_invert", top_k=2)):
+        form = pass_to_form(p)
+        assert sorted(form) == sorted(keys)
+        assert PassArgs(**form_to_pass(keys, [form[k] for k in keys])) == p
+    form = pass_to_form(PassArgs())
+    assert form["use_steps"] is False and form["steps"] == 20       # the shown value while the switch is off
+    form.update(use_steps=True, steps=30.0, padding=16.0)           # sliders hand back floats
+    d = form_to_pass(keys, [form[k] for k in keys])
+    assert d["steps"] == 30 and isinstance(d["steps"], int) and d["padding"] == 16 and d["cfg_scale"] is None

@@ -9,7 +9,11 @@
 3. A batch of two: both images are detailed; progress counted the regions.
 4. txt2img without a face: detailer on == detailer off, pixel for pixel, with and without <cu_trg> in the prompt.
 5. Bad arguments: each gets HTTP 422 with a sentence naming the field.
-6. Interrupt: a run interrupted during the first region leaves the second image of the batch untouched.
+6. Interrupt: a batch of two interrupted when the second image's region starts: the first image is detailed, the
+   second is not.
+7. Storyboard triggers inside the region pass: <fs_trg> in the prompt becomes <cu_trg> for the face region.
+8. With --ui DIR: the images tools/ui_check_detailer.cjs saved equal the same request through the API.
+9. Every YOLO model the host lists from its model folders loads (past A1111's safe unpickler) and runs.
 With --outputs (the host's outputs folder) it also checks the optional before-detailing and mask-preview saves.
 The host must be up ("Startup time:" in its log) before this runs. Exit status 1 when a check fails.
 """
@@ -126,9 +130,6 @@ def main() -> int:
     check(status == 200 and any(m["name"] == "mediapipe_face_short" for m in mods["models"]),
           f"GET /storyboard/v1/detailer/models -> {status}: {[m['name'] for m in mods.get('models', [])]}, "
           f"downloads {mods.get('downloads')}")
-    # The host's first img2img after start-up differs slightly from later identical ones (measured without the
-    # detailer too), so warm it up before comparing runs with each other.
-    call(url, "/sdapi/v1/img2img", img2img_body([astronaut], None, size, 1))
     outputs_before = set(glob.glob(os.path.join(a.outputs, "**", "*.png"), recursive=True)) if a.outputs else set()
 
     info1 = None
@@ -252,22 +253,23 @@ def main() -> int:
             status, res = call(url, f"/sdapi/v1/{route}", body)
             detail = res.get("detail")
             check(status == 422 and word in str(detail), f"{json.dumps(args)[:70]} -> {status}: {detail}")
-        status, _ = call(url, "/sdapi/v1/txt2img", dict(small, alwayson_scripts={TITLE: {"args": [False, {"denoise": 2}]}}))
+        off_but_bad = {TITLE: {"args": [False, {"denoise": 2}]}}
+        status, _ = call(url, "/sdapi/v1/txt2img", dict(small, alwayson_scripts=off_but_bad))
         check(status == 422, f"a bad pass is refused even with the switch off -> {status}")
         status, _ = call(url, "/sdapi/v1/txt2img", dict(small, alwayson_scripts={"storyboard DETAILER": {"args": [
             True, {"detector": "mediapipe_face_short"}]}}))
         check(status == 200, f"a good call, the title in other letter case -> {status}")
 
     if "6" not in skip:
-        print("6. interrupt during the first region of a batch of two")
+        print("6. interrupt once the second image's region is planned (batch of two)")
+
         def interrupt_soon():
-            for _ in range(600):
+            for _ in range(3000):
                 _, pr = call(url, "/sdapi/v1/progress?skip_current_image=true", timeout=5)
-                if (pr.get("state", {}).get("job_count") or 0) >= 2:   # the first image's region is planned
-                    time.sleep(0.5)
+                if (pr.get("state", {}).get("job_count") or 0) >= 3:   # 1 batch + image 1's region + image 2's
                     call(url, "/sdapi/v1/interrupt", {})
                     return
-                time.sleep(0.1)
+                time.sleep(0.05)
         th = threading.Thread(target=interrupt_soon, daemon=True)
         th.start()
         status, r6 = call(url, "/sdapi/v1/img2img", img2img_body([astronaut], [True, pass1, True], size, steps,
@@ -275,9 +277,10 @@ def main() -> int:
         th.join()
         if status == 200:
             outs = [unb64(x) for x in r6["images"]]
-            untouched = [int(changed(astronaut, o).sum()) for o in outs]
-            check(len(outs) == 2 and untouched[1] == 0, f"HTTP {status}; changed pixels per image {untouched} "
-                  f"(the second is the init image as it was)")
+            stats = [region_stats(astronaut, o, face_box, crop_box) for o in outs]
+            check(len(outs) == 2 and stats[0][0] > 0.5 and stats[0][1] == 0 and stats[1][0] < 1.0,
+                  f"HTTP {status}; face box changed / pixels outside the crop changed per image: "
+                  f"{[(f'{x:.0%}', y) for x, y in stats]} (the first detailed, the second stopped)")
         else:
             check(False, f"interrupted img2img -> HTTP {status}")
 
@@ -307,6 +310,19 @@ def main() -> int:
                   "and not what the region draws when it keeps <fs_trg> (the trigger reaches the inner pass)")
         elif swapped is not None:
             print("     (no storyboard model in this host: the trigger part was not checked)")
+
+    if "9" not in skip:
+        folder_models = [m["name"] for m in mods.get("models", []) if m.get("source") == "folder"]
+        print(f"9. YOLO models from the model folders: {folder_models}")
+        small = astronaut.resize((128, 128), Image.LANCZOS)
+        for name in folder_models:
+            p9 = {"detector": name, "top_k": 1, "inpaint_width": 128, "inpaint_height": 128, "padding": 8}
+            status, r9 = call(url, "/sdapi/v1/img2img", img2img_body([small], [True, p9, True], 128, steps))
+            ok = status == 200
+            inf = json.loads(r9["info"]) if ok else {}
+            ch = changed(small, unb64(r9["images"][0])).sum() if ok else -1
+            check(ok and not inf.get("comments") and ch > 0, f"{name}: HTTP {status}, {ch} pixels redrawn, "
+                  f"comments {inf.get('comments')!r} (loaded past the host's safe unpickler)")
 
     if a.ui:
         print("8. the UI run (tools/ui_check_detailer.cjs) against the same settings through the API")

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..detailer.args import (
     SCRIPT_TITLE, DetailerArgsError, DetailerRun, PassArgs, from_infotext, json_schema, parse_script_args, to_infotext)
+from ..detailer.form import OPTIONAL, form_keys, form_to_pass, pass_to_form
 from ..detailer.plan import RegionJob
 from ..detailer.run import registry_detect, run_detailer
 from ..detection import DetectorError, DetectorRegistry
@@ -215,35 +216,6 @@ def on_app_started(app) -> None:
 
 
 # -- UI -----------------------------------------------------------------------------------------------------------
-# Optional overrides are shown as a checkbox plus a value; in the pass dict they are the value or None.
-OPTIONAL = {"steps": ("Separate steps", 20), "cfg_scale": ("Separate CFG scale", 7.0),
-            "sampler": ("Separate sampler", "Euler a"), "clip_skip": ("Separate CLIP skip", 2)}
-INT_FIELDS = {"top_k", "dilate_erode", "x_offset", "y_offset", "mask_blur", "padding", "inpaint_width",
-              "inpaint_height", "steps", "clip_skip"}
-
-
-def widgets_to_pass(keys: Sequence[str], values: Sequence[Any]) -> dict:
-    """Widget values (in `keys` order) → the pass dict the script receives (the API's form)."""
-    d = dict(zip(keys, values))
-    for key in OPTIONAL:
-        use = bool(d.pop(f"use_{key}", False))
-        d[key] = d[key] if use else None
-    for key in INT_FIELDS:
-        if isinstance(d.get(key), float):
-            d[key] = int(round(d[key]))  # sliders hand back floats
-    return d
-
-
-def pass_to_widgets(p: PassArgs) -> Dict[str, Any]:
-    """A pass → the value of every widget (key → value), the inverse of `widgets_to_pass`."""
-    d = p.dict()
-    for key, (_, fallback) in OPTIONAL.items():
-        d[f"use_{key}"] = d[key] is not None
-        if d[key] is None:
-            d[key] = fallback
-    return d
-
-
 def default_pass(number: int) -> PassArgs:
     """Pass 1 is on by default (once the accordion is), later passes off: an API call that sends fewer passes
     than there are slots leaves the rest at these defaults."""
@@ -254,7 +226,7 @@ def _pass_widgets(script, number: int, samplers: List[str]):
     """Build one pass tab's widgets; returns [(key, component)] in a fixed order."""
     import gradio as gr
 
-    d = pass_to_widgets(default_pass(number))
+    d = pass_to_form(default_pass(number))
     eid = lambda key: script.elem_id(f"p{number}_{key}")  # noqa: E731
     w: List[Tuple[str, Any]] = []
 
@@ -312,20 +284,19 @@ def _pass_widgets(script, number: int, samplers: List[str]):
             slider("inpaint_height", "Inpaint height", 64, 2048, 8)
             add("match_box", gr.Checkbox(label="Match the box's aspect ratio", value=d["match_box"],
                                          elem_id=eid("match_box")))
-        with gr.Row():
-            add("use_steps", gr.Checkbox(label=OPTIONAL["steps"][0], value=d["use_steps"], elem_id=eid("use_steps")))
-            slider("steps", "Steps", 1, 150, 1)
-            add("use_cfg_scale", gr.Checkbox(label=OPTIONAL["cfg_scale"][0], value=d["use_cfg_scale"],
-                                             elem_id=eid("use_cfg_scale")))
-            slider("cfg_scale", "CFG scale", 0.0, 30.0, 0.5)
-        with gr.Row():
-            add("use_sampler", gr.Checkbox(label=OPTIONAL["sampler"][0], value=d["use_sampler"],
-                                           elem_id=eid("use_sampler")))
-            add("sampler", gr.Dropdown(label="Sampler", choices=samplers, value=d["sampler"],
-                                       elem_id=eid("sampler")))
-            add("use_clip_skip", gr.Checkbox(label=OPTIONAL["clip_skip"][0], value=d["use_clip_skip"],
-                                             elem_id=eid("use_clip_skip")))
-            slider("clip_skip", "CLIP skip", 1, 12, 1)
+        for key, make in (
+                ("steps", lambda: slider("steps", "Steps", 1, 150, 1)),
+                ("cfg_scale", lambda: slider("cfg_scale", "CFG scale", 0.0, 30.0, 0.5)),
+                ("sampler", lambda: add("sampler", gr.Dropdown(
+                    label="Sampler", choices=samplers, value=d["sampler"], elem_id=eid("sampler")))),
+                ("clip_skip", lambda: slider("clip_skip", "CLIP skip", 1, 12, 1))):
+            with gr.Row():
+                add(f"use_{key}", gr.Checkbox(label=OPTIONAL[key][0], value=d[f"use_{key}"],
+                                              elem_id=eid(f"use_{key}"), scale=1))
+                with gr.Column(scale=3):
+                    make()
+    if sorted(k for k, _ in w) != sorted(form_keys()):  # a PassArgs field without a widget would never be set
+        raise RuntimeError(f"{SCRIPT_TITLE}: the pass widgets and the pass fields differ.")
     return w
 
 
@@ -355,8 +326,8 @@ def build_ui(script, is_img2img: bool) -> list:
                     widgets = _pass_widgets(script, number, samplers)
                 keys = [k for k, _ in widgets]
                 comps = [c for _, c in widgets]
-                state = gr.State(value=widgets_to_pass(keys, [c.value for c in comps]))
-                update = lambda *values, keys=keys: widgets_to_pass(keys, values)  # noqa: E731
+                state = gr.State(value=form_to_pass(keys, [c.value for c in comps]))
+                update = lambda *values, keys=keys: form_to_pass(keys, values)  # noqa: E731
                 for comp in comps:
                     comp.change(fn=update, inputs=comps, outputs=[state], queue=False, show_progress=False)
                 states.append(state)
@@ -379,7 +350,7 @@ def _pasted_pass(params: dict, number: int) -> Optional[PassArgs]:
 def _paste_widget(number: int, key: str) -> Callable[[dict], Any]:
     def value(params: dict):
         p = _pasted_pass(params, number)
-        return None if p is None else pass_to_widgets(p)[key]
+        return None if p is None else pass_to_form(p)[key]
     return value
 
 
@@ -388,8 +359,8 @@ def _paste_state(number: int, keys: Sequence[str]) -> Callable[[dict], Any]:
         p = _pasted_pass(params, number)
         if p is None:
             return None
-        w = pass_to_widgets(p)
-        return widgets_to_pass(keys, [w[k] for k in keys])
+        w = pass_to_form(p)
+        return form_to_pass(keys, [w[k] for k in keys])
     return value
 
 
@@ -522,6 +493,7 @@ _MISSING = object()
 
 
 def _inpainter(p, idx: int) -> Callable[[RegionJob, Image.Image], Image.Image]:
+    import torch
     from modules import devices, processing, sd_samplers, shared
 
     def inpaint(job: RegionJob, image: Image.Image) -> Image.Image:
@@ -560,7 +532,12 @@ def _inpainter(p, idx: int) -> Callable[[RegionJob, Image.Image], Image.Image]:
         if job.clip_skip:
             q.override_settings = {CLIP_SKIP_OPTION: job.clip_skip}
         try:
-            processed = processing.process_images(q)
+            # The host's img2img samples its VAE latent with torch's global RNG, unseeded, so a region would depend
+            # on whatever ran before it; seeding it from the region's seed (in a fork, leaving the host's stream
+            # as it was) makes the region reproducible from the infotext.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(job.seed)
+                processed = processing.process_images(q)
         except devices.NansException as e:
             _problem(p, f"{SCRIPT_TITLE}: region {job.region_index + 1} of pass {job.pass_index + 1} was left as "
                         f"it was because the model produced NaNs ({str(e).splitlines()[0]}).")
