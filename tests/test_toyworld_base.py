@@ -46,3 +46,16 @@ def test_training_script_writes_a_loadable_model_with_its_recipe(tmp_path):
     img = pipe("a sketch of a person waving", num_inference_steps=2, height=64, width=64,
                generator=torch.Generator().manual_seed(0), output_type="np").images[0]
     assert img.shape == (64, 64, 3)
+
+
+def test_training_script_also_writes_a_single_file_checkpoint_our_trainer_loads(tmp_path):
+    from lib_storyboard.adapters.diffusers_sd15 import load_single_file
+
+    out = str(tmp_path / "toy")
+    script = runpy.run_path(os.path.join(ROOT, "tools", "train_toy_base.py"))
+    script["main"](["--out", out, "--panels", "12", "--vae-steps", "2", "--unet-steps", "2", "--samples", "2",
+                    "--sample-steps", "2", "--threads", "1", "--seed", "4", "--vae-batch", "4", "--unet-batch", "4"])
+    ad = load_single_file(os.path.join(out, "toybase.safetensors"))
+    assert ad.hidden_size == CANDIDATES["s"].text_width == ad.unet.config.cross_attention_dim
+    assert ad.vae_scale_factor == 8 and ad.model_name == "toybase"
+    assert len(ad.lora_targets(False)) > 0

@@ -261,6 +261,14 @@ def save(out: str, unet, te, vae, tok, recipe: dict, sheet) -> None:
         scheduler=DDIMScheduler.from_config(build_scheduler().config, clip_sample=False, set_alpha_to_one=False),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
+    # The same weights as one SD1.5-style file (LDM keys) with its config folder beside it: what users and our
+    # standalone trainer load (`toybase.config/` is found by the checkpoint's stem).
+    from lib_storyboard.formats.ldm_checkpoint import diffusers_to_ldm, save_ldm_checkpoint, write_config_dir
+
+    ldm = diffusers_to_ldm(unet.state_dict(), vae.state_dict(), te.state_dict(), unet.config, vae.config)
+    save_ldm_checkpoint(os.path.join(tmp, "toybase.safetensors"), ldm,
+                        metadata={"recipe": json.dumps(recipe["args"]), "seed": str(recipe["args"]["seed"])})
+    write_config_dir(os.path.join(tmp, "toybase.config"), unet, vae, te, pipe.scheduler)
     sheet.save(os.path.join(tmp, "samples.png"))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tmp) for f in fs
                if f.endswith(".safetensors"))
