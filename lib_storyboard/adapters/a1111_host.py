@@ -153,7 +153,8 @@ def choose_model(prompts: list[str], choice: str | None):
     names, else the setting, else the newest."""
     from modules import shared
 
-    models = {m.name: m for m in list_models()}
+    ordered = list_models()          # newest first
+    models = {m.name: m for m in ordered}
     if choice and choice != SETTING_DEFAULT:
         return models.get(choice), f"Storyboard model '{choice}' was not found."
     for p in prompts:
@@ -163,7 +164,7 @@ def choose_model(prompts: list[str], choice: str | None):
     setting = shared.opts.data.get("storyboard_model", "")
     if setting and setting not in ("Last trained",) and setting in models:
         return models[setting], None
-    newest = next(iter(sorted(models.values(), key=lambda m: -m.trained_at)), None)
+    newest = ordered[0] if ordered else None
     return newest, (None if newest else "No storyboard model is trained yet, so <cu_trg>/<ms_trg>/<fs_trg> do nothing.")
 
 
