@@ -74,6 +74,20 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export_toybase(args) -> int:
+    from .models import toybase_path
+    from .models.a1111_export import export_checkpoint
+
+    src = toybase_path()
+    if not src:
+        print("error: the toy-world base is not in this copy of the extension.", file=sys.stderr)
+        return 2
+    for p in export_checkpoint(src, args.dest, args.name):
+        print("wrote " + p)
+    print("Refresh the checkpoint list in the WebUI and pick it; generate at 64x64.")
+    return 0
+
+
 def _print_report(report: dict) -> None:
     counts = report.get("counts", {})
     print(f"dataset: {report.get('used', 0)} images used {counts}; "
@@ -104,11 +118,17 @@ def main(argv=None) -> int:
     d.add_argument("--out", default="storyboard-demo")
     d.add_argument("--steps", type=int, default=None)
     d.add_argument("--seed", type=int, default=0)
+    x = sub.add_parser("export-toybase", help="copy the toy-world base into A1111's models/Stable-diffusion "
+                                              "with the .yaml the WebUI needs for its sizes")
+    x.add_argument("dest", help="the WebUI's models/Stable-diffusion folder")
+    x.add_argument("--name", default="toybase")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         if args.cmd == "train":
             return cmd_train(args)
+        if args.cmd == "export-toybase":
+            return cmd_export_toybase(args)
         from .demo import run_demo
         return run_demo(args.out, steps=args.steps, seed=args.seed)
     except ValueError as e:  # our refusals (bad model, dataset, state, options) are one sentence each

@@ -52,3 +52,17 @@ def test_cli_refuses_pickles_and_missing_files(tmp_path):
                        capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 2 and "Only .safetensors checkpoints can be loaded" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_demo_runs_on_the_shipped_toy_base_and_writes_its_sheet(tmp_path, capsys):
+    import json
+
+    from lib_storyboard.demo import run_demo
+
+    out = tmp_path / "demo"
+    assert run_demo(str(out), steps=4, per_token=2) == 0
+    text = capsys.readouterr().out
+    assert "base model: toy-world base" in text and "storyboard sheet" in text
+    report = json.load(open(out / "demo-report.json"))
+    assert report["steps"] == 4 and sum(map(sum, report["trained_gen"]["matrix"])) == 6
+    assert os.path.isfile(out / "storyboard-sheet.png") and os.path.isfile(out / "Lora" / "demo.safetensors")

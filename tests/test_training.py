@@ -81,6 +81,16 @@ def test_pivot_freezes_tokens_after_their_phase(data, tmp_path):
     assert res.step == 3
 
 
+def test_timestep_range_bounds_the_training_timesteps(data, tmp_path):
+    ad = adapter()
+    seen = []
+    predict = ad.predict
+    ad.predict = lambda x, t, c: (seen.extend(t.tolist()), predict(x, t, c))[1]
+    cfg = TrainConfig.from_dict({**FAST, "data_dir": data, "max_steps": 6, "min_timestep": 900, "max_timestep": 950})
+    Trainer(ad, cfg, OutputPaths.under(str(tmp_path))).run()
+    assert len(seen) >= 6 and all(900 <= t <= 950 for t in seen) and len(set(seen)) > 3
+
+
 def test_interrupt_and_resume_end_where_an_uninterrupted_run_ends(data, tmp_path):
     kw = dict(name="m3", max_steps=6, ti_frac=0.5, lora_dropout=0.1, noise_offset=0.05)
     full = train(data, str(tmp_path / "a"), **kw)
@@ -130,6 +140,9 @@ def test_config_errors_name_each_field():
     assert "integer" in e.value.errors["max_steps"]
     cfg = TrainConfig.from_dict({"preset": "low-vram", "rank": 6})
     assert cfg.gradient_checkpointing and cfg.rank == 6      # the user's value wins over the preset
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_dict({"min_timestep": 800, "max_timestep": 700})
+    assert set(e.value.errors) == {"min_timestep"}
 
 
 def test_splice_layout_matches_the_hosts_token_matching():

@@ -324,7 +324,8 @@ def main(argv=None) -> None:
     import diffusers
     import transformers
 
-    recipe = {"recipe_version": RECIPE_VERSION, "script": "tools/train_toy_base.py", "args": vars(a),
+    recipe = {"recipe_version": RECIPE_VERSION, "script": "tools/train_toy_base.py",
+              "args": {**vars(a), "out": os.path.basename(os.path.normpath(a.out))},   # no machine paths
               "arch": arch.as_dict(), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                                                     "transformers": transformers.__version__,
                                                     "python": platform.python_version()},

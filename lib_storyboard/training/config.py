@@ -48,6 +48,10 @@ class TrainConfig:
     # loss
     min_snr_gamma: float = 5.0               # 0 turns min-SNR weighting off
     noise_offset: float = 0.0
+    # Training timesteps are drawn from [min_timestep, max_timestep] (kohya's options). Framing is decided at the
+    # noisy end of sampling, so shot tokens learn faster when the low-noise steps are left out.
+    min_timestep: int = 0
+    max_timestep: int = 999
     # captions
     shuffle_tags: bool = True
     keep_tags: int = 0
@@ -130,6 +134,8 @@ class TrainConfig:
                   "max_grad_norm", "alpha", "preview_cfg"):
             if getattr(self, k) < 0:
                 e[k] = f"'{k}' must not be negative."
+        if not 0 <= self.min_timestep <= self.max_timestep <= 999:
+            e["min_timestep"] = "Timesteps must satisfy 0 <= min_timestep <= max_timestep <= 999."
         if self.optimizer not in ("adamw", "adamw8bit"):
             e["optimizer"] = "The optimizer must be 'adamw' or 'adamw8bit'."
         if self.lr_scheduler not in ("constant", "cosine"):

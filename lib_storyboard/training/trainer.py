@@ -182,7 +182,8 @@ class Trainer:
                         noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1),
                                                                        generator=gen)
                     noise = noise.to(dev)
-                    t = torch.randint(0, T, (len(idx),), generator=gen).to(dev)
+                    t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (len(idx),),
+                                      generator=gen).to(dev)
                     a = ab[t].view(-1, 1, 1, 1)
                     x_t = a.sqrt() * z + (1 - a).sqrt() * noise
                     with ad.autocast(amp_dtype):

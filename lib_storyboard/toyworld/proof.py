@@ -1,0 +1,183 @@
+"""Proof that trained shot tokens control framing, measured two ways on toy-world panels the trainer never saw.
+
+(a) Diffusion-loss classifier: a held-out panel is noised at fixed timesteps with fixed noise, and the model
+    predicts that noise under each token's caption ("<cu_trg>, person, waving, ..."); the token with the lowest
+    denoising error is the classifier's answer. It reads what the model learnt without sampling noise on top.
+(b) Generation: panels sampled with each token are measured by the shot judge (`judge.py`); a sample without a
+    clear figure counts against its token (the "none" column).
+
+Both report a 3x3 (3x4 for generation) confusion matrix, rows = the truth (panel's shot / token used), and are
+run beside the same measurement with the *untrained* tokens and no LoRA: that is the base's chance level.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import shots
+from .judge import judge_shot
+from .sketches import SHOT_KEYS, Panel, draw_panel, panel_seed
+
+HELDOUT_SEED_OFFSET = 1_000_003     # held-out panels come from another seed space than any training set
+
+
+@dataclass
+class Confusion:
+    matrix: np.ndarray               # [3, k] counts; rows cu/ms/fs (truth), columns the answers
+    columns: tuple
+
+    @property
+    def accuracy(self) -> float:
+        n = self.matrix.sum()
+        return float(np.trace(self.matrix[:, :3]) / n) if n else 0.0
+
+    def per_shot(self) -> dict[str, float]:
+        return {k: float(self.matrix[i, i] / max(1, self.matrix[i].sum())) for i, k in enumerate(SHOT_KEYS)}
+
+    def format(self, title: str) -> str:
+        head = f"{title}: {self.accuracy:.1%}\n" + " " * 10 + "".join(f"{c:>6s}" for c in self.columns)
+        rows = [f"  {shots.BY_KEY[k].trigger:8s}" + "".join(f"{int(v):6d}" for v in self.matrix[i])
+                for i, k in enumerate(SHOT_KEYS)]
+        return "\n".join([head] + rows)
+
+    def as_dict(self) -> dict:
+        return {"accuracy": round(self.accuracy, 4), "columns": list(self.columns),
+                "matrix": self.matrix.astype(int).tolist()}
+
+
+def heldout_panels(n_per_shot: int, size: int, seed: int) -> list[Panel]:
+    """Panels of scenes no dataset written by `write_dataset(..., seed)` contains, framings in turn."""
+    return [draw_panel(panel_seed(seed + HELDOUT_SEED_OFFSET, k), SHOT_KEYS[k % 3], size)
+            for k in range(3 * n_per_shot)]
+
+
+def token_caption(key: str, tags: list[str]) -> str:
+    """The caption form the trainer uses: the trigger first, then the tags."""
+    return ", ".join([shots.BY_KEY[key].trigger] + list(tags))
+
+
+@torch.no_grad()
+def diffusion_loss_confusion(adapter, tokens: dict, panels: list[Panel], timesteps: int = 10,
+                             seed: int = 0) -> Confusion:
+    """Classify each panel by the token whose caption gives the lowest denoising error.
+
+    The same timesteps (spread evenly over the schedule) and the same noise serve all three tokens, so the
+    comparison is paired and what differs is the token alone."""
+    ab = adapter.alphas_cumprod()
+    T = ab.shape[0]
+    ts = torch.linspace(T * 0.5 / timesteps, T - 1 - T * 0.5 / timesteps, timesteps).round().long()
+    g = torch.Generator().manual_seed(seed)
+    m = np.zeros((3, 3))
+    for p in panels:
+        x = torch.from_numpy(np.asarray(p.image.convert("RGB"), dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+        z, _ = adapter.encode_images(x[None])
+        noise = torch.randn((timesteps,) + tuple(z.shape[1:]), generator=g)
+        a = ab.cpu()[ts].view(-1, 1, 1, 1)
+        x_t = (a.sqrt() * z + (1 - a).sqrt() * noise).to(adapter.device)
+        t = ts.to(adapter.device)
+        errs = []
+        for key in SHOT_KEYS:
+            cond = adapter.encode_text([token_caption(key, p.tags)], tokens).expand(timesteps, -1, -1)
+            pred = adapter.predict(x_t, t, cond).float().cpu()
+            target = noise if adapter.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
+            errs.append(float(((pred - target) ** 2).mean()))
+        m[SHOT_KEYS.index(p.shot), int(np.argmin(errs))] += 1
+    return Confusion(m, SHOT_KEYS)
+
+
+def generation_confusion(adapter, tokens: dict, prompts: list[str], seeds: list[int], size: int = 64,
+                         steps: int = 20, cfg: float = 2.0) -> tuple[Confusion, dict]:
+    """Sample each (prompt, seed) with each token in front and judge the framing; returns the 3x4 matrix (the
+    last column: no clear figure) and the images per token."""
+    from ..training.preview import sample
+
+    m = np.zeros((3, 4))
+    images = {}
+    for i, key in enumerate(SHOT_KEYS):
+        trig = shots.BY_KEY[key].trigger
+        imgs = sample(adapter, [f"{trig}, {p}" for p in prompts], tokens, seeds, (size, size), steps=steps, cfg=cfg)
+        for im in imgs:
+            j = judge_shot(im)
+            m[i, SHOT_KEYS.index(j.shot) if j.figure and j.shot else 3] += 1
+        images[key] = imgs
+    return Confusion(m, SHOT_KEYS + ("none",)), images
+
+
+def untrained_tokens(adapter, vectors_per_token: int, init_words: dict | None = None) -> dict:
+    """The tokens as training starts them (from their init words): the baseline."""
+    init_words = init_words or {}
+    return {s.stem: adapter.token_init(init_words.get(s.stem, s.init_words), vectors_per_token)
+            for s in shots.SHOTS}
+
+
+@contextlib.contextmanager
+def lora_attached(adapter, lora_file: str):
+    """The LoRA layers of a written storyboard file hooked into the adapter's model for the duration."""
+    from ..formats.lora_file import load_lora
+    from ..training.lora import LoraSet
+
+    layers, _, _ = load_lora(lora_file)
+    te = any(n.startswith("lora_te") for n in layers)
+    ranks = {l.down.shape[0] for l in layers.values()}
+    alphas = {l.alpha for l in layers.values()}
+    lora = LoraSet(adapter.lora_targets(te), ranks.pop(), alphas.pop()).to(adapter.device)
+    lora.load_weights({n: (l.down, l.up, l.alpha) for n, l in layers.items()})
+    lora.attach()
+    try:
+        yield lora
+    finally:
+        lora.detach()
+
+
+# The recipe the demo, the CI test and the benchmark share for the toy base (64-px panels). Framing is decided at
+# the noisy end of sampling: with timesteps drawn from all of 0-999 the shot tokens stayed at chance on this base;
+# with min_timestep 700 they carry the framing (issue 3's note has the sweep). Generated panels are judged at
+# guidance 2: on this small base higher guidance smears the figures (cfg 7.5 lost a third of the clear ones).
+# Anything in `overrides` wins.
+TOY_RECIPE = dict(resolution=64, batch_size=8, max_steps=500, vectors_per_token=2, rank=8, alpha=8.0,
+                  ti_lr=1.5e-2, unet_lr=3e-3, ti_frac=0.6, caption_dropout=0.1, min_timestep=700)
+
+
+def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 24, heldout_per_shot: int = 10,
+                      gen_per_shot: int = 10, overrides: dict | None = None, baseline: bool = True,
+                      on_event=None, name: str | None = None, gen_cfg: float = 2.0, gen_steps: int = 20) -> dict:
+    """Write a labelled toy dataset, train the tokens + LoRA with our trainer, then measure (a) and (b) for the
+    trained tokens and (optionally) for the untrained ones. Returns the confusions, timings and the LoRA file."""
+    import os
+    import time
+
+    from ..registry import token_vectors
+    from ..training.config import TrainConfig
+    from ..training.outputs import OutputPaths
+    from ..training.trainer import Trainer
+    from .sketches import write_dataset
+
+    data = os.path.join(workdir, "data")
+    write_dataset(data, n_per_shot, 64, seed)
+    cfg = TrainConfig.from_dict({**TOY_RECIPE, **(overrides or {}), "name": name or f"proof{seed}", "data_dir": data,
+                                 "seed": seed})
+    t0 = time.perf_counter()
+    result = Trainer(adapter, cfg, OutputPaths.under(workdir), on_event=on_event).run()
+    out = {"seed": seed, "train_seconds": time.perf_counter() - t0, "steps": result.step, "loss": result.loss}
+    lora_file = OutputPaths.under(workdir).lora_file(cfg.name)
+    out["lora_file"] = lora_file
+    held = heldout_panels(heldout_per_shot, 64, seed)
+    gen_prompts = [p.caption for p in heldout_panels(gen_per_shot, 64, seed + 7)[::3]] * 3
+    gen_prompts = gen_prompts[:gen_per_shot]
+    gen_seeds = [seed * 1000 + i for i in range(gen_per_shot)]
+    t0 = time.perf_counter()
+    vecs = token_vectors(lora_file)
+    with lora_attached(adapter, lora_file):
+        out["trained_loss"] = diffusion_loss_confusion(adapter, vecs, held, seed=seed)
+        out["trained_gen"], out["images"] = generation_confusion(adapter, vecs, gen_prompts, gen_seeds,
+                                                                 steps=gen_steps, cfg=gen_cfg)
+    if baseline:
+        base = untrained_tokens(adapter, cfg.vectors_per_token, cfg.init_words)
+        out["base_loss"] = diffusion_loss_confusion(adapter, base, held, seed=seed)
+        out["base_gen"], out["base_images"] = generation_confusion(adapter, base, gen_prompts, gen_seeds,
+                                                                   steps=gen_steps, cfg=gen_cfg)
+    out["measure_seconds"] = time.perf_counter() - t0
+    return out
