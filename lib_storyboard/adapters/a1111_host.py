@@ -153,19 +153,48 @@ def choose_model(prompts: list[str], choice: str | None):
     names, else the setting, else the newest."""
     from modules import shared
 
+    width = _host_vector_width()
     ordered = list_models()          # newest first
     models = {m.name: m for m in ordered}
     if choice and choice != SETTING_DEFAULT:
-        return models.get(choice), f"Storyboard model '{choice}' was not found."
+        if choice not in models:
+            return None, f"Storyboard model '{choice}' was not found."
+        return _if_fits(models[choice], width)
     for p in prompts:
         for name in _LORA_TAG.findall(p or ""):
             if name in models:
-                return models[name], None
+                return _if_fits(models[name], width)
     setting = shared.opts.data.get("storyboard_model", "")
     if setting and setting not in ("Last trained",) and setting in models:
-        return models[setting], None
-    newest = ordered[0] if ordered else None
+        return _if_fits(models[setting], width)
+    # The newest model trained on a checkpoint of this kind: one from a model with other token widths cannot apply.
+    newest = next((m for m in ordered if width is None or _vector_width(m) in (width, None)), None)
+    if newest is None and ordered:
+        return None, (f"No storyboard model fits the loaded checkpoint (its token vectors are {width} wide), "
+                      f"so <cu_trg>/<ms_trg>/<fs_trg> do nothing.")
     return newest, (None if newest else "No storyboard model is trained yet, so <cu_trg>/<ms_trg>/<fs_trg> do nothing.")
+
+
+def _host_vector_width() -> int | None:
+    from modules import sd_hijack
+
+    w = getattr(sd_hijack.model_hijack.embedding_db, "expected_shape", -1)
+    return w if isinstance(w, int) and w > 0 else None
+
+
+def _vector_width(model) -> int | None:
+    try:
+        return int(next(iter(vectors_for(model).values())).shape[-1])
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def _if_fits(model, width):
+    w = _vector_width(model)
+    if width and w and w != width:
+        return None, (f"Storyboard model '{model.name}' was trained on a checkpoint with {w}-wide token vectors; "
+                      f"the loaded one needs {width}, so its triggers do nothing here.")
+    return model, None
 
 
 def vectors_for(model) -> dict:
