@@ -198,11 +198,13 @@ def _if_fits(model, width):
 
 
 def vectors_for(model) -> dict:
-    key = (model.path, os.path.getmtime(model.path))
-    if key not in _vector_cache:
-        _vector_cache.clear()
-        _vector_cache[key] = registry.token_vectors(model.path)
-    return _vector_cache[key]
+    """The model's token vectors, read once per file version (the width check looks at several models per
+    generation, so one cached entry per file, replaced when the file changes)."""
+    mtime = os.path.getmtime(model.path)
+    hit = _vector_cache.get(model.path)
+    if hit is None or hit[0] != mtime:
+        hit = _vector_cache[model.path] = (mtime, registry.token_vectors(model.path))
+    return hit[1]
 
 
 def add_lora_tag(prompt: str, name: str, weight: float) -> str:

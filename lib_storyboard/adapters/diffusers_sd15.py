@@ -143,10 +143,16 @@ def load_single_file(path: str, device: str = "cpu", weight_dtype: torch.dtype =
 
 
 def _config_dir_beside(path: str) -> str:
-    """A config dir named like the checkpoint (our toy base ships one), else the standard SD1.5 configs."""
-    from ..formats.ldm_checkpoint import sd15_config_dir
+    """A config dir named like the checkpoint (our toy base ships one, without the tokenizer files, which are
+    assembled beside its configs in the cache), else the standard SD1.5 configs."""
+    import hashlib
 
-    stem = os.path.splitext(path)[0]
-    if os.path.isfile(os.path.join(stem + ".config", "model_index.json")):
-        return stem + ".config"
-    return sd15_config_dir()
+    from ..formats.ldm_checkpoint import assembled_config_dir, sd15_config_dir
+
+    cfg = os.path.splitext(path)[0] + ".config"
+    if not os.path.isfile(os.path.join(cfg, "model_index.json")):
+        return sd15_config_dir()
+    if os.path.isfile(os.path.join(cfg, "tokenizer", "merges.txt")):
+        return cfg
+    tag = hashlib.sha1(os.path.abspath(cfg).encode("utf-8")).hexdigest()[:10]
+    return assembled_config_dir(cfg, f"{os.path.basename(cfg)}-{tag}")

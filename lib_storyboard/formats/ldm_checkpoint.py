@@ -235,15 +235,22 @@ def _read_text(path: str) -> str:
 def sd15_config_dir(cache_root: str | None = None) -> str:
     """A config folder for a standard SD1.5 checkpoint: the json configs shipped in `models/sd15` plus the CLIP
     tokenizer files, assembled in the user cache (the package folder may be read-only)."""
+    return assembled_config_dir(SD15_DIR, "sd15-config", cache_root)
+
+
+def assembled_config_dir(src: str, name: str, cache_root: str | None = None) -> str:
+    """The json configs under `src` plus the CLIP tokenizer files, assembled in the user cache as `name`: the
+    tokenizer is built from open-clip's BPE file, never shipped as a copy."""
     from ..cache import cache_root as default_root
 
-    out = os.path.join(cache_root or default_root(), "sd15-config")
-    for rel in ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-                "scheduler/scheduler_config.json"):
-        src, dst = os.path.join(SD15_DIR, rel), os.path.join(out, rel)
-        text = _read_text(src)
-        if not os.path.isfile(dst) or _read_text(dst) != text:
-            atomic_write_text(dst, text)
+    out = os.path.join(cache_root or default_root(), name)
+    for d, _, files in os.walk(src):
+        for f in files:
+            if f.endswith(".json"):
+                rel = os.path.relpath(os.path.join(d, f), src)
+                text, dst = _read_text(os.path.join(src, rel)), os.path.join(out, rel)
+                if not os.path.isfile(dst) or _read_text(dst) != text:
+                    atomic_write_text(dst, text)
     if not os.path.isfile(os.path.join(out, "tokenizer", "merges.txt")):
         from ..models.clip_tokenizer import write_clip_tokenizer
 
@@ -355,5 +362,5 @@ def save_ldm_checkpoint(path: str, state_dict: dict, metadata: dict[str, str] | 
         save_file(tensors, tmp, metadata=metadata)
 
 
-__all__ = ["diffusers_to_ldm", "write_config_dir", "write_ldm_yaml", "sd15_config_dir", "save_ldm_checkpoint",
-           "CheckpointFormatError"]
+__all__ = ["diffusers_to_ldm", "write_config_dir", "write_ldm_yaml", "sd15_config_dir", "assembled_config_dir",
+           "save_ldm_checkpoint", "CheckpointFormatError"]

@@ -19,7 +19,7 @@ import torch
 
 from .. import shots
 from .judge import judge_shot
-from .sketches import SHOT_KEYS, Panel, draw_panel, panel_seed
+from .sketches import SHOT_KEYS, Panel, draw_panel, panel_seed, tags_and_caption
 
 HELDOUT_SEED_OFFSET = 1_000_003     # held-out panels come from another seed space than any training set
 
@@ -70,19 +70,19 @@ def diffusion_loss_confusion(adapter, tokens: dict, panels: list[Panel], timeste
     T = ab.shape[0]
     ts = torch.linspace(T * 0.5 / timesteps, T - 1 - T * 0.5 / timesteps, timesteps).round().long()
     g = torch.Generator().manual_seed(seed)
+    a = ab.cpu()[ts].view(-1, 1, 1, 1)
+    t = ts.to(adapter.device)
     m = np.zeros((3, 3))
     for p in panels:
         x = torch.from_numpy(np.asarray(p.image.convert("RGB"), dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
         z, _ = adapter.encode_images(x[None])
         noise = torch.randn((timesteps,) + tuple(z.shape[1:]), generator=g)
-        a = ab.cpu()[ts].view(-1, 1, 1, 1)
         x_t = (a.sqrt() * z + (1 - a).sqrt() * noise).to(adapter.device)
-        t = ts.to(adapter.device)
+        target = noise if adapter.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
         errs = []
         for key in SHOT_KEYS:
             cond = adapter.encode_text([token_caption(key, p.tags)], tokens).expand(timesteps, -1, -1)
             pred = adapter.predict(x_t, t, cond).float().cpu()
-            target = noise if adapter.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
             errs.append(float(((pred - target) ** 2).mean()))
         m[SHOT_KEYS.index(p.shot), int(np.argmin(errs))] += 1
     return Confusion(m, SHOT_KEYS)
@@ -165,8 +165,9 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 24
     lora_file = OutputPaths.under(workdir).lora_file(cfg.name)
     out["lora_file"] = lora_file
     held = heldout_panels(heldout_per_shot, 64, seed)
-    gen_prompts = [p.caption for p in heldout_panels(gen_per_shot, 64, seed + 7)[::3]] * 3
-    gen_prompts = gen_prompts[:gen_per_shot]
+    # Scene captions of unseen scenes (every third held-out scene of another seed); only the text is needed.
+    gen_prompts = [tags_and_caption(panel_seed(seed + 7 + HELDOUT_SEED_OFFSET, k))[1]
+                   for k in range(0, 3 * gen_per_shot, 3)]
     gen_seeds = [seed * 1000 + i for i in range(gen_per_shot)]
     t0 = time.perf_counter()
     vecs = token_vectors(lora_file)
