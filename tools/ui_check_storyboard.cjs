@@ -34,6 +34,7 @@ async function setNumber(page, id, value) {
   await setNumber(page, 'storyboard_resolution', 64);
   await setNumber(page, 'storyboard_batch_size', 2);
   await setNumber(page, 'storyboard_preview_every', 10);
+  await setNumber(page, 'storyboard_min_timestep', 700);     // a slider: its number box
   await page.locator('#storyboard_train').click();
   let sawBar = false; let lastLoss = '';
   for (let i = 0; i < 600; i++) {
