@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--model", default=None, help="SD1.5 single-file checkpoint (default: the shipped toy base)")
-    ap.add_argument("--per-shot", type=int, default=24, help="training panels per shot")
-    ap.add_argument("--heldout", type=int, default=20, help="held-out panels per shot for the classifier")
+    ap.add_argument("--per-shot", type=int, default=48, help="training panels per shot")
+    ap.add_argument("--heldout", type=int, default=20, help="held-out panels per shot for the classifier (0: skip)")
     ap.add_argument("--generate", type=int, default=20, help="generated panels per token")
     ap.add_argument("--cfg", type=float, default=2.0, help="guidance scale of the generated panels")
     ap.add_argument("--sample-steps", type=int, default=20, help="sampling steps of the generated panels")
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     from lib_storyboard.adapters.diffusers_sd15 import load_single_file
     from lib_storyboard.models import toybase_path
-    from lib_storyboard.toyworld.proof import TOY_RECIPE, train_and_measure
+    from lib_storyboard.toyworld.proof import TOY_RECIPE, Confusion, train_and_measure
     from lib_storyboard.training.preview import grid
 
     torch.set_num_threads(a.threads or max(1, (os.cpu_count() or 2) // 2))
@@ -68,7 +68,8 @@ def main(argv=None) -> int:
                                   gen_cfg=a.cfg, gen_steps=a.sample_steps)
         print(f"\n== seed {seed}: trained {r['steps']} steps in {r['train_seconds']:.0f}s, measured in "
               f"{r['measure_seconds']:.0f}s (total {time.perf_counter() - t0:.0f}s)")
-        print(r["trained_loss"].format("(a) diffusion-loss classifier, trained tokens"))
+        if "trained_loss" in r:
+            print(r["trained_loss"].format("(a) diffusion-loss classifier, trained tokens"))
         if "base_loss" in r:
             print(r["base_loss"].format("(a) diffusion-loss classifier, untrained tokens"))
         print(r["trained_gen"].format("(b) generated panels judged, trained tokens"))
@@ -87,6 +88,9 @@ def main(argv=None) -> int:
         acc = np.array([r[k]["accuracy"] for r in runs])
         print(f"  {k:13s} mean {acc.mean():.1%}  min {acc.min():.1%}  max {acc.max():.1%}  "
               f"({', '.join(f'{x:.0%}' for x in acc)})")
+    for k in keys:   # the matrices summed over seeds
+        print(Confusion(np.sum([r[k]["matrix"] for r in runs], axis=0), tuple(runs[0][k]["columns"])).format(
+            f"{k}, all seeds"))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump({"overrides": overrides, "runs": runs}, f, indent=1)

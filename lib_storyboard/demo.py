@@ -27,7 +27,10 @@ def _base_model():
             "tiny random base (the toy-world base is missing from this copy: figures will not be judged)", False)
 
 
-DEMO_STEPS = 350   # fewer than the benchmark's 500 to keep the demo short (300 lost the medium shot)
+# Fewer steps than the benchmark's 500 and no held-out classifier (the benchmark and the CI test run it) keep the
+# demo within two minutes on two CPU cores; twice the benchmark's sketches per shot make up for the shorter run.
+DEMO_STEPS = 300
+DEMO_PER_SHOT = 48
 
 
 def run_demo(out: str, steps: int | None = None, seed: int = 0, per_token: int = 8) -> int:
@@ -41,7 +44,7 @@ def run_demo(out: str, steps: int | None = None, seed: int = 0, per_token: int =
     # (measured: 2 threads on 2 cores ran the demo 25 % slower than 1).
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     adapter, base, real = _base_model()
-    n_per_shot = 24
+    n_per_shot = DEMO_PER_SHOT
     print(f"base model: {base}; training set: {3 * n_per_shot} sketches, {n_per_shot} per shot, "
           f"{steps or DEMO_STEPS} steps", flush=True)
     last = [0.0]
@@ -51,7 +54,7 @@ def run_demo(out: str, steps: int | None = None, seed: int = 0, per_token: int =
             last[0] = time.time()
             print(f"  step {e.step}/{e.total} loss {e.loss:.4f}  {time.time() - t0:.0f}s", flush=True)
 
-    r = train_and_measure(adapter, out, seed=seed, n_per_shot=n_per_shot, heldout_per_shot=10,
+    r = train_and_measure(adapter, out, seed=seed, n_per_shot=n_per_shot, heldout_per_shot=0,
                           gen_per_shot=per_token, overrides={"max_steps": steps or DEMO_STEPS},
                           on_event=on_event, name="demo")
     rows = [im for s in shots.SHOTS for im in r["images"][s.key]]
@@ -64,11 +67,11 @@ def run_demo(out: str, steps: int | None = None, seed: int = 0, per_token: int =
     for i, s in enumerate(shots.SHOTS):
         ok, base_ok = int(r["trained_gen"].matrix[i, i]), int(r["base_gen"].matrix[i, i])
         print(f"  {s.trigger:9s} drawn as {s.label}: {ok}/{per_token}   | {base_ok}/{per_token}")
-    print(f"held-out panels, diffusion-loss classifier: {r['trained_loss'].accuracy:.0%} "
-          f"(untrained tokens {r['base_loss'].accuracy:.0%}, chance 33%)")
+    ok, base_ok = r["trained_gen"].accuracy, r["base_gen"].accuracy
+    print(f"  all tokens: {ok:.0%}   | {base_ok:.0%} (chance 33%)")
     if not real:
         print("(random base: these figures only show the pipeline runs)")
-    summary = {k: r[k].as_dict() for k in ("trained_gen", "base_gen", "trained_loss", "base_loss")}
+    summary = {k: r[k].as_dict() for k in ("trained_gen", "base_gen")}
     with open(os.path.join(out, "demo-report.json"), "w", encoding="utf-8") as f:
         json.dump({"seed": seed, "steps": r["steps"], "seconds": round(time.time() - t0, 1), **summary}, f, indent=1)
     print(f"storyboard sheet (one row per token: {', '.join(s.trigger for s in shots.SHOTS)}): {sheet_path}")

@@ -12,11 +12,12 @@ import torch
 from lib_storyboard.models import toybase_path
 
 # This test's settings measured over seeds 0-4 (benchmarks/bench_proof_of_learning.py --heldout 10 --generate 10):
-#   (a) classifier, trained 77/80/97/77/70 %, untrained 33/37/20/33/33 %;
-#   (b) generated, trained 77/57/67/50/73 %, untrained 23/20/20/23/30 %.
-# Thresholds: the lowest seed less 10 points; the gap to the untrained tokens, the smallest gap less 7 points.
+#   (a) classifier, trained 97/93/93/97/97 %, untrained 43/30/30/37/27 %; lowest per-shot 80 %;
+#   (b) generated, trained 70/67/73/57/60 %, untrained 23/20/20/23/30 %.
+# Thresholds: the lowest seed less 10-12 points; the gap to the untrained tokens, the smallest gap (53 and 30
+# points) less 13 and 10.
 SEED = 0
-THRESHOLDS = {"trained_loss": 0.60, "trained_gen": 0.40}
+THRESHOLDS = {"trained_loss": 0.83, "trained_gen": 0.45}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def proof(tmp_path_factory):
     torch.set_num_threads(2)
     try:
         adapter = load_single_file(toybase_path())
-        r = train_and_measure(adapter, str(tmp_path_factory.mktemp("proof")), seed=SEED, n_per_shot=24,
+        r = train_and_measure(adapter, str(tmp_path_factory.mktemp("proof")), seed=SEED, n_per_shot=48,
                               heldout_per_shot=10, gen_per_shot=10)
     finally:
         torch.set_num_threads(1)
@@ -39,8 +40,8 @@ def proof(tmp_path_factory):
 
 def test_heldout_panels_are_classified_by_their_own_token(proof):
     assert proof["trained_loss"].accuracy >= THRESHOLDS["trained_loss"]
-    assert proof["trained_loss"].accuracy >= proof["base_loss"].accuracy + 0.3
-    assert min(proof["trained_loss"].per_shot().values()) >= 0.2      # lowest measured: 0.3
+    assert proof["trained_loss"].accuracy >= proof["base_loss"].accuracy + 0.4
+    assert min(proof["trained_loss"].per_shot().values()) >= 0.6      # lowest measured: 0.8
 
 
 def test_generated_panels_take_their_tokens_framing(proof):

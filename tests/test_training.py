@@ -170,3 +170,28 @@ def test_lora_hooks_start_at_the_base_and_detach_cleanly():
     assert not torch.allclose(ad.predict(x, t, cond), base)
     lora.detach()
     assert torch.equal(ad.predict(x, t, cond), base)
+
+
+def test_batched_sampling_gives_each_seed_its_own_image():
+    from lib_storyboard.training.preview import sample
+
+    ad = adapter()
+    tokens = {s.stem: ad.token_init(s.init_words, 2) for s in shots.SHOTS}
+    prompts = ["<cu_trg>, a person", "<ms_trg>, a person", "<fs_trg>, a person"]
+    one = sample(ad, prompts, tokens, [1, 2, 3], (64, 64), steps=3, cfg=3.0, batch=1)
+    three = sample(ad, prompts, tokens, [1, 2, 3], (64, 64), steps=3, cfg=3.0, batch=2)
+    for a, b in zip(one, three):          # batching changes rounding only, never which noise an image gets
+        assert abs(torch.tensor(list(a.getdata())).float() - torch.tensor(list(b.getdata())).float()).max() <= 2
+    assert list(one[0].getdata()) != list(one[2].getdata())
+
+
+def test_classifier_reads_only_the_given_timestep_range():
+    from lib_storyboard.toyworld.proof import diffusion_loss_confusion, heldout_panels
+
+    ad = adapter()
+    seen = []
+    predict = ad.predict
+    ad.predict = lambda x, t, c: (seen.extend(t.tolist()), predict(x, t, c))[1]
+    tokens = {s.stem: ad.token_init(s.init_words, 2) for s in shots.SHOTS}
+    c = diffusion_loss_confusion(ad, tokens, heldout_panels(1, 64, 0), timesteps=4, t_range=(700, 999))
+    assert c.matrix.sum() == 3 and all(700 <= t <= 999 for t in seen) and len(set(seen)) == 4

@@ -61,14 +61,18 @@ def token_caption(key: str, tags: list[str]) -> str:
 
 @torch.no_grad()
 def diffusion_loss_confusion(adapter, tokens: dict, panels: list[Panel], timesteps: int = 10,
-                             seed: int = 0) -> Confusion:
+                             seed: int = 0, t_range: tuple[int, int] | None = None) -> Confusion:
     """Classify each panel by the token whose caption gives the lowest denoising error.
 
-    The same timesteps (spread evenly over the schedule) and the same noise serve all three tokens, so the
-    comparison is paired and what differs is the token alone."""
+    The same timesteps (spread evenly over `t_range`, by default the whole schedule) and the same noise serve all
+    three tokens, so the comparison is paired and what differs is the token alone. Pass the range the tokens were
+    trained on: outside it their error carries no information, only noise."""
     ab = adapter.alphas_cumprod()
     T = ab.shape[0]
-    ts = torch.linspace(T * 0.5 / timesteps, T - 1 - T * 0.5 / timesteps, timesteps).round().long()
+    lo, hi = t_range or (0, T - 1)
+    lo, hi = max(0, min(lo, T - 1)), max(0, min(hi, T - 1))
+    half = (hi - lo) * 0.5 / timesteps
+    ts = torch.linspace(lo + half, hi - half, timesteps).round().long()
     g = torch.Generator().manual_seed(seed)
     a = ab.cpu()[ts].view(-1, 1, 1, 1)
     t = ts.to(adapter.device)
@@ -79,17 +83,16 @@ def diffusion_loss_confusion(adapter, tokens: dict, panels: list[Panel], timeste
         noise = torch.randn((timesteps,) + tuple(z.shape[1:]), generator=g)
         x_t = (a.sqrt() * z + (1 - a).sqrt() * noise).to(adapter.device)
         target = noise if adapter.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
-        errs = []
-        for key in SHOT_KEYS:
-            cond = adapter.encode_text([token_caption(key, p.tags)], tokens).expand(timesteps, -1, -1)
-            pred = adapter.predict(x_t, t, cond).float().cpu()
-            errs.append(float(((pred - target) ** 2).mean()))
-        m[SHOT_KEYS.index(p.shot), int(np.argmin(errs))] += 1
+        # One UNet call per panel: the three captions x the timesteps.
+        cond = adapter.encode_text([token_caption(key, p.tags) for key in SHOT_KEYS], tokens)
+        pred = adapter.predict(x_t.repeat(3, 1, 1, 1), t.repeat(3), cond.repeat_interleave(timesteps, 0))
+        errs = ((pred.float().cpu() - target.repeat(3, 1, 1, 1)) ** 2).view(3, -1).mean(1)
+        m[SHOT_KEYS.index(p.shot), int(torch.argmin(errs))] += 1
     return Confusion(m, SHOT_KEYS)
 
 
 def generation_confusion(adapter, tokens: dict, prompts: list[str], seeds: list[int], size: int = 64,
-                         steps: int = 20, cfg: float = 2.0) -> tuple[Confusion, dict]:
+                         steps: int = 20, cfg: float = 2.0, batch: int = 16) -> tuple[Confusion, dict]:
     """Sample each (prompt, seed) with each token in front and judge the framing; returns the 3x4 matrix (the
     last column: no clear figure) and the images per token."""
     from ..training.preview import sample
@@ -98,7 +101,8 @@ def generation_confusion(adapter, tokens: dict, prompts: list[str], seeds: list[
     images = {}
     for i, key in enumerate(SHOT_KEYS):
         trig = shots.BY_KEY[key].trigger
-        imgs = sample(adapter, [f"{trig}, {p}" for p in prompts], tokens, seeds, (size, size), steps=steps, cfg=cfg)
+        imgs = sample(adapter, [f"{trig}, {p}" for p in prompts], tokens, seeds, (size, size), steps=steps, cfg=cfg,
+                      batch=batch)
         for im in imgs:
             j = judge_shot(im)
             m[i, SHOT_KEYS.index(j.shot) if j.figure and j.shot else 3] += 1
@@ -141,11 +145,12 @@ TOY_RECIPE = dict(resolution=64, batch_size=8, max_steps=500, vectors_per_token=
                   ti_lr=1.5e-2, unet_lr=3e-3, ti_frac=0.6, caption_dropout=0.1, min_timestep=700)
 
 
-def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 24, heldout_per_shot: int = 10,
+def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 48, heldout_per_shot: int = 10,
                       gen_per_shot: int = 10, overrides: dict | None = None, baseline: bool = True,
                       on_event=None, name: str | None = None, gen_cfg: float = 2.0, gen_steps: int = 20) -> dict:
-    """Write a labelled toy dataset, train the tokens + LoRA with our trainer, then measure (a) and (b) for the
-    trained tokens and (optionally) for the untrained ones. Returns the confusions, timings and the LoRA file."""
+    """Write a labelled toy dataset, train the tokens + LoRA with our trainer, then measure (a) (skipped when
+    `heldout_per_shot` is 0) and (b) for the trained tokens and (optionally) for the untrained ones. The classifier
+    reads the timestep range the run trained on. Returns the confusions, timings and the LoRA file."""
     import os
     import time
 
@@ -165,6 +170,7 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 24
     lora_file = OutputPaths.under(workdir).lora_file(cfg.name)
     out["lora_file"] = lora_file
     held = heldout_panels(heldout_per_shot, 64, seed)
+    t_range = (cfg.min_timestep, cfg.max_timestep)
     # Scene captions of unseen scenes (every third held-out scene of another seed); only the text is needed.
     gen_prompts = [tags_and_caption(panel_seed(seed + 7 + HELDOUT_SEED_OFFSET, k))[1]
                    for k in range(0, 3 * gen_per_shot, 3)]
@@ -172,12 +178,14 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 24
     t0 = time.perf_counter()
     vecs = token_vectors(lora_file)
     with lora_attached(adapter, lora_file):
-        out["trained_loss"] = diffusion_loss_confusion(adapter, vecs, held, seed=seed)
+        if held:
+            out["trained_loss"] = diffusion_loss_confusion(adapter, vecs, held, seed=seed, t_range=t_range)
         out["trained_gen"], out["images"] = generation_confusion(adapter, vecs, gen_prompts, gen_seeds,
                                                                  steps=gen_steps, cfg=gen_cfg)
     if baseline:
         base = untrained_tokens(adapter, cfg.vectors_per_token, cfg.init_words)
-        out["base_loss"] = diffusion_loss_confusion(adapter, base, held, seed=seed)
+        if held:
+            out["base_loss"] = diffusion_loss_confusion(adapter, base, held, seed=seed, t_range=t_range)
         out["base_gen"], out["base_images"] = generation_confusion(adapter, base, gen_prompts, gen_seeds,
                                                                    steps=gen_steps, cfg=gen_cfg)
     out["measure_seconds"] = time.perf_counter() - t0
