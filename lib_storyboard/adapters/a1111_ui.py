@@ -152,8 +152,9 @@ def build_tab():
                 loss = gr.HTML(elem_id="storyboard_loss")
                 progress = gr.HTML(elem_id="storyboard_progress")
             with gr.Column(scale=2):
-                preview = gr.Image(label="Preview (one column per shot token)", type="pil", interactive=False,
-                                   elem_id="storyboard_preview")
+                # No floating label: it would cover the token names drawn along the grid's top edge.
+                preview = gr.Image(label="Preview (one column per shot token)", show_label=False, type="pil",
+                                   interactive=False, elem_id="storyboard_preview")
                 report = gr.Markdown(elem_id="storyboard_report")
                 with gr.Accordion("Trained models", open=False):
                     models = gr.HTML(models_html(), elem_id="storyboard_models")
