@@ -59,3 +59,26 @@ def test_training_script_also_writes_a_single_file_checkpoint_our_trainer_loads(
     assert ad.hidden_size == CANDIDATES["s"].text_width == ad.unet.config.cross_attention_dim
     assert ad.vae_scale_factor == 8 and ad.model_name == "toybase"
     assert len(ad.lora_targets(False)) > 0
+
+
+def test_training_script_continues_a_base_keeping_its_vae_and_recording_its_parent(tmp_path):
+    from safetensors.torch import load_file
+
+    from lib_storyboard.models import toybase_path
+
+    parent = toybase_path()
+    out = str(tmp_path / "cont")
+    script = runpy.run_path(os.path.join(ROOT, "tools", "train_toy_base.py"))
+    script["main"](["--init", parent, "--out", out, "--panels", "12", "--unet-steps", "2", "--samples", "2",
+                    "--sample-steps", "2", "--threads", "1", "--seed", "5", "--unet-batch", "4"])
+    recipe = json.load(open(os.path.join(out, "recipe.json")))
+    shipped = json.load(open(os.path.join(os.path.dirname(parent), "recipe.json")))
+    assert recipe["args"]["init"] == "toybase.safetensors"            # the name, never a machine path
+    assert recipe["parent"]["args"] == shipped["args"] and len(recipe["parent"]["file_hash"]) == 10
+    assert recipe["metrics"]["scaling_factor"] == round(shipped["metrics"]["scaling_factor"], 5)
+    old, new = load_file(parent), load_file(os.path.join(out, "toybase.safetensors"))
+    assert old.keys() == new.keys()
+    vae = [k for k in old if k.startswith("first_stage_model.")]
+    unet = [k for k in old if k.startswith("model.diffusion_model.")]
+    assert vae and all(torch.equal(old[k], new[k]) for k in vae)       # the VAE is kept as it was
+    assert any(not torch.equal(old[k], new[k]) for k in unet)          # the UNet went on learning

@@ -17,6 +17,10 @@ Stages, each seeded from --seed:
    seed, library versions, timings and metrics; an unconditional contact sheet `samples.png`, judged by the shot
    judge (a sample where it finds a clear head counts as a figure).
 The output folder is written beside the target and swapped in at the end, so a crash leaves no half model.
+
+--init <toybase.safetensors> continues an existing base instead (its config folder beside it): stage 2 is skipped
+and its VAE kept, stage 3 starts from its UNet and text encoder on --panels new panels drawn from --seed, and the
+parent's recipe is kept under "parent" in the new recipe, so the chain of runs stays reproducible.
 """
 from __future__ import annotations
 
@@ -251,6 +255,21 @@ def judge_summary(images) -> dict:
 
 # ------------------------------------------------------------------------------------------------ main
 
+def load_parent(path: str):
+    """UNet, text encoder and VAE (fp32, trainable) of an existing toy base, and the recipe it was made with."""
+    from lib_storyboard.adapters.diffusers_sd15 import load_single_file
+    from lib_storyboard.formats.hashing import short_hash
+
+    recipe_file = os.path.join(os.path.dirname(os.path.abspath(path)), "recipe.json")
+    if not os.path.isfile(recipe_file):
+        raise SystemExit(f"--init needs the base's recipe.json beside {os.path.basename(path)}.")
+    with open(recipe_file, encoding="utf-8") as f:
+        parent = json.load(f)
+    parent["file_hash"] = short_hash(path)
+    ad = load_single_file(path)
+    return ad.unet.float().requires_grad_(True), ad.text_encoder.float().requires_grad_(True), ad.vae.float(), parent
+
+
 def save(out: str, unet, te, vae, tok, recipe: dict, sheet) -> None:
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
@@ -287,6 +306,7 @@ def save(out: str, unet, te, vae, tok, recipe: dict, sheet) -> None:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output folder (diffusers layout)")
+    ap.add_argument("--init", default=None, help="continue this toy base (.safetensors with recipe.json beside it)")
     ap.add_argument("--arch", default="s", choices=sorted(CANDIDATES))
     ap.add_argument("--size", type=int, default=64, help="panel size in pixels (a multiple of 8)")
     ap.add_argument("--panels", type=int, default=6000)
@@ -325,7 +345,8 @@ def main(argv=None) -> None:
     import transformers
 
     recipe = {"recipe_version": RECIPE_VERSION, "script": "tools/train_toy_base.py",
-              "args": {**vars(a), "out": os.path.basename(os.path.normpath(a.out))},   # no machine paths
+              "args": {**vars(a), "out": os.path.basename(os.path.normpath(a.out)),   # no machine paths
+                       "init": a.init and os.path.basename(a.init)},
               "arch": arch.as_dict(), "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                                                     "transformers": transformers.__version__,
                                                     "python": platform.python_version()},
@@ -336,18 +357,26 @@ def main(argv=None) -> None:
     imgs, shots, captions, tags = render_panels(a.panels, a.size, a.seed)
     held_imgs, held_shots, _, _ = render_panels(60, a.size, a.seed + 10_000)
 
-    vae = build_vae(arch, a.size)
-    log(f"VAE {param_count(vae) / 1e6:.2f} M params, {a.vae_steps} steps")
-    recipe["metrics"].update(train_vae(vae, imgs, a))
-    lat_mean, lat_std = encode_all(vae, imgs)
-    scale = float(1.0 / lat_mean.std())
-    vae.register_to_config(scaling_factor=scale)
+    if a.init:
+        unet, te, vae, recipe["parent"] = load_parent(a.init)
+        recipe["arch"] = recipe["parent"].get("arch", recipe["arch"])
+        lat_mean, lat_std = encode_all(vae, imgs)
+        scale = float(vae.config.scaling_factor)
+        log(f"continuing {os.path.basename(a.init)} (VAE kept, scaling factor {scale:.4f})")
+    else:
+        vae = build_vae(arch, a.size)
+        log(f"VAE {param_count(vae) / 1e6:.2f} M params, {a.vae_steps} steps")
+        recipe["metrics"].update(train_vae(vae, imgs, a))
+        lat_mean, lat_std = encode_all(vae, imgs)
+        scale = float(1.0 / lat_mean.std())
+        vae.register_to_config(scaling_factor=scale)
     recipe["metrics"].update(vae_metrics(vae, held_imgs, held_shots), scaling_factor=round(scale, 5))
     log(f"VAE done: {recipe['metrics']}")
 
     tok = load_clip_tokenizer()
     torch.manual_seed(a.seed + 4)
-    unet, te = build_unet(arch, a.size // 8), build_text_encoder(arch)
+    if not a.init:
+        unet, te = build_unet(arch, a.size // 8), build_text_encoder(arch)
     log(f"UNet {param_count(unet) / 1e6:.2f} M, text encoder {param_count(te) / 1e6:.2f} M params, "
         f"{a.unet_steps} steps")
     metrics, ema = train_unet(unet, te, tok, lat_mean, lat_std, scale, captions, tags, a)
