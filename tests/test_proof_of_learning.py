@@ -13,13 +13,14 @@ import torch
 
 from lib_storyboard.models import toybase_path
 
-# This test's settings measured over seeds 0-4 (benchmarks/bench_proof_of_learning.py --heldout 10 --generate 10):
-#   (a) classifier, trained 97/93/93/97/97 %, untrained 43/30/30/37/27 %; lowest per-shot 80 %;
-#   (b) generated, trained 70/67/73/57/60 %, untrained 23/20/20/23/30 %.
-# Thresholds: the lowest seed less 10-12 points; the gap to the untrained tokens, the smallest gap (53 and 30
-# points) less 13 and 10.
+# This test's settings measured over seeds 0-4 on the shipped base (benchmarks/bench_proof_of_learning.py
+# --heldout 10 --generate 10, one thread):
+#   (a) classifier, trained 90/97/93/100/100 %, untrained 50/33/27/43/30 %; lowest per-shot 80 %;
+#   (b) generated, trained 73/77/90/70/57 %, untrained 27/23/27/30/23 %.
+# Thresholds: the lowest seed less 10-12 points; the gap to the untrained tokens, the smallest gap (40 and 33
+# points) less 13.
 SEED = 0
-THRESHOLDS = {"trained_loss": 0.83, "trained_gen": 0.45}
+THRESHOLDS = {"trained_loss": 0.80, "trained_gen": 0.45}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def proof(tmp_path_factory):
 
 def test_heldout_panels_are_classified_by_their_own_token(proof):
     assert proof["trained_loss"].accuracy >= THRESHOLDS["trained_loss"]
-    assert proof["trained_loss"].accuracy >= proof["base_loss"].accuracy + 0.4
+    assert proof["trained_loss"].accuracy >= proof["base_loss"].accuracy + 0.27
     assert min(proof["trained_loss"].per_shot().values()) >= 0.6      # lowest measured: 0.8
 
 
