@@ -82,3 +82,22 @@ def test_training_script_continues_a_base_keeping_its_vae_and_recording_its_pare
     unet = [k for k in old if k.startswith("model.diffusion_model.")]
     assert vae and all(torch.equal(old[k], new[k]) for k in vae)       # the VAE is kept as it was
     assert any(not torch.equal(old[k], new[k]) for k in unet)          # the UNet went on learning
+
+
+def test_decoder_fine_tuning_changes_the_decoder_alone(tmp_path):
+    from safetensors.torch import load_file
+
+    from lib_storyboard.models import toybase_path
+
+    parent = toybase_path()
+    out = str(tmp_path / "dec")
+    script = runpy.run_path(os.path.join(ROOT, "tools", "train_toy_base.py"))
+    script["main"](["--init", parent, "--out", out, "--panels", "12", "--decoder-steps", "3", "--unet-steps", "0",
+                    "--samples", "2", "--sample-steps", "2", "--threads", "1", "--seed", "6", "--vae-batch", "4"])
+    recipe = json.load(open(os.path.join(out, "recipe.json")))
+    assert recipe["args"]["decoder_steps"] == 3 and recipe["metrics"]["decoder_seconds"] > 0
+    old, new = load_file(parent), load_file(os.path.join(out, "toybase.safetensors"))
+    decoder = [k for k in old if k.startswith(("first_stage_model.decoder.", "first_stage_model.post_quant_conv."))]
+    kept = [k for k in old if k not in decoder]
+    assert decoder and all(torch.equal(old[k], new[k]) for k in kept)   # encoder, UNet, text encoder: the latent
+    assert any(not torch.equal(old[k], new[k]) for k in decoder)        # space and what draws in it stay as they were

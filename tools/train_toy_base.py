@@ -12,6 +12,8 @@ Stages, each seeded from --seed:
    scene caption or its tags (half each, so sentence prompts and tag prompts both work).
 2. VAE: trained for reconstruction (ink-weighted L1 + a small KL), then every panel and its mirror image are
    encoded once; the latents' spread sets the VAE's `scaling_factor`, as SD1.5's 0.18215 was set.
+   --decoder-steps then fine-tunes the decoder alone on whole panels (the encoder and so the latent space stay as
+   they are, as SD's ft-MSE VAE was made): crop training leaves full shots' thin legs and feet blurred.
 3. UNet + CLIP text encoder, from scratch, jointly: epsilon prediction on SD1.5's noise schedule, min-SNR-5 loss
    weighting, 10 % empty captions (so unconditional and guided sampling work), an EMA of the UNet.
 4. save: diffusers layout in fp16 (tokenizer = the real CLIP tokenizer), `recipe.json` with every setting, the
@@ -19,9 +21,10 @@ Stages, each seeded from --seed:
    judge (a sample where it finds a clear head counts as a figure).
 The output folder is written beside the target and swapped in at the end, so a crash leaves no half model.
 
---init <toybase.safetensors> continues an existing base instead (its config folder beside it): stage 2 is skipped
-and its VAE kept, stage 3 starts from its UNet and text encoder on --panels new panels drawn from --seed, and the
-parent's recipe is kept under "parent" in the new recipe, so the chain of runs stays reproducible.
+--init <toybase.safetensors> continues an existing base instead (its config folder beside it): stage 2's training
+is skipped and its VAE kept (only --decoder-steps changes its decoder), stage 3 starts from its UNet and text
+encoder on --panels new panels drawn from --seed, and the parent's recipe is kept under "parent" in the new recipe,
+so the chain of runs stays reproducible.
 """
 from __future__ import annotations
 
@@ -105,6 +108,11 @@ def random_crops(batch: torch.Tensor, crop: int, g: torch.Generator) -> torch.Te
     return torch.stack([b[y:y + crop, x:x + crop] for b, (y, x) in zip(batch, offs.tolist())])
 
 
+def ink_weighted_l1(rec: torch.Tensor, x: torch.Tensor, ink: float) -> torch.Tensor:
+    """L1 where ink pixels weigh 1 + `ink` times more than paper (x = -1 is black ink, +1 white paper)."""
+    return ((1.0 + ink * (1.0 - x) / 2.0) * (rec - x).abs()).mean()
+
+
 def train_vae(vae, imgs: torch.Tensor, a) -> dict:
     """Reconstruction training; ink pixels weigh more, since nine tenths of a panel is white paper."""
     g = torch.Generator().manual_seed(a.seed + 1)
@@ -120,8 +128,7 @@ def train_vae(vae, imgs: torch.Tensor, a) -> dict:
             x = x.flip(-1)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=g)).sample
-        weight = 1.0 + 4.0 * (1.0 - x) / 2.0
-        loss = (weight * (rec - x).abs()).mean() + a.vae_kl * post.kl().mean()
+        loss = ink_weighted_l1(rec, x, 4.0) + a.vae_kl * post.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -133,6 +140,41 @@ def train_vae(vae, imgs: torch.Tensor, a) -> dict:
     vae.eval()
     return {"vae_final_loss": float(np.mean(hist[-50:])) if hist else None,
             "vae_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def finetune_decoder(vae, imgs: torch.Tensor, lat_mean: torch.Tensor, lat_std: torch.Tensor, a) -> dict:
+    """Decoder-only fine-tuning on whole panels from the frozen encoder's latents, as SD's ft-MSE VAE was made: the
+    latent space the UNet draws in stays exactly as it is, while the decoder learns to bring back what crop training
+    blurred (the thin legs and feet of full shots, which the judge needs)."""
+    g = torch.Generator().manual_seed(a.seed + 6)
+    vae.requires_grad_(False)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=a.decoder_lr, weight_decay=0.0)
+    n = len(imgs)
+    vae.decoder.train()
+    t0, hist = time.perf_counter(), []
+    for step in range(a.decoder_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, a.decoder_steps, a.decoder_lr, min(200, a.decoder_steps // 10 + 1))
+        idx = torch.randint(0, 2 * n, (a.vae_batch,), generator=g)     # index >= n: the mirror image
+        z = lat_mean[idx] + lat_std[idx] * torch.randn(lat_mean[idx].shape, generator=g)
+        x = to_pixels(imgs[idx % n])
+        x = torch.where((idx >= n).view(-1, 1, 1, 1), x.flip(-1), x)
+        loss = ink_weighted_l1(vae.decode(z).sample, x, a.decoder_ink)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        hist.append(loss.item())
+        if (step + 1) % a.log_every == 0 or step + 1 == a.decoder_steps:
+            log(f"decoder {step + 1}/{a.decoder_steps} loss {np.mean(hist[-a.log_every:]):.4f} "
+                f"({(time.perf_counter() - t0) / (step + 1):.3f} s/step)")
+    vae.eval()
+    vae.requires_grad_(False)
+    return {"decoder_final_loss": float(np.mean(hist[-50:])) if hist else None,
+            "decoder_seconds": round(time.perf_counter() - t0, 1)}
 
 
 @torch.no_grad()
@@ -318,6 +360,10 @@ def parse_args(argv=None):
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--vae-kl", type=float, default=1e-6)
     ap.add_argument("--vae-crop", type=int, default=32, help="train the VAE on crops of this size (pixels)")
+    ap.add_argument("--decoder-steps", type=int, default=0,
+                    help="then fine-tune the VAE decoder alone on whole panels (the latent space is kept)")
+    ap.add_argument("--decoder-lr", type=float, default=3e-4)
+    ap.add_argument("--decoder-ink", type=float, default=4.0, help="how much more ink pixels weigh than paper")
     ap.add_argument("--unet-steps", type=int, default=7000)
     ap.add_argument("--unet-batch", type=int, default=32)
     ap.add_argument("--unet-lr", type=float, default=5e-4)
@@ -371,6 +417,9 @@ def main(argv=None) -> None:
         lat_mean, lat_std = encode_all(vae, imgs)
         scale = float(1.0 / lat_mean.std())
         vae.register_to_config(scaling_factor=scale)
+    if a.decoder_steps:
+        log(f"decoder fine-tuning, {a.decoder_steps} steps")
+        recipe["metrics"].update(finetune_decoder(vae, imgs, lat_mean, lat_std, a))
     recipe["metrics"].update(vae_metrics(vae, held_imgs, held_shots), scaling_factor=round(scale, 5))
     log(f"VAE done: {recipe['metrics']}")
 
