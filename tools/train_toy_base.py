@@ -5,7 +5,7 @@ knows nothing about shot types (its captions never mention the framing).
 
 The defaults are the first run of the shipped base: arch "s" at 64 px, 6000 panels, 2500 VAE steps on 32-px crops,
 7000 UNet steps of 32, 2 threads (about 55 minutes on 2 quiet CPU cores). The shipped base is that run continued
-once with --init (the README gives both commands; its recipe.json records both).
+twice with --init (the README gives the three commands; its recipe.json records all three).
 
 Stages, each seeded from --seed:
 1. panels: the procedural generator draws --panels panels, framings balanced (cu/ms/fs in turn), each with its
