@@ -108,6 +108,21 @@ def random_crops(batch: torch.Tensor, crop: int, g: torch.Generator) -> torch.Te
     return torch.stack([b[y:y + crop, x:x + crop] for b, (y, x) in zip(batch, offs.tolist())])
 
 
+def optimizer_step(opt, loss: torch.Tensor, params, hist: list) -> None:
+    """Backward, gradient clipping at 1, the update; the loss goes into `hist`."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    hist.append(loss.item())
+
+
+def log_progress(what: str, step: int, total: int, hist: list, t0: float, every: int) -> None:
+    if (step + 1) % every == 0 or step + 1 == total:
+        log(f"{what} {step + 1}/{total} loss {np.mean(hist[-every:]):.4f} "
+            f"({(time.perf_counter() - t0) / (step + 1):.3f} s/step)")
+
+
 def ink_weighted_l1(rec: torch.Tensor, x: torch.Tensor, ink: float) -> torch.Tensor:
     """L1 where ink pixels weigh 1 + `ink` times more than paper (x = -1 is black ink, +1 white paper)."""
     return ((1.0 + ink * (1.0 - x) / 2.0) * (rec - x).abs()).mean()
@@ -129,14 +144,8 @@ def train_vae(vae, imgs: torch.Tensor, a) -> dict:
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=g)).sample
         loss = ink_weighted_l1(rec, x, 4.0) + a.vae_kl * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        hist.append(loss.item())
-        if (step + 1) % a.log_every == 0 or step + 1 == a.vae_steps:
-            log(f"vae {step + 1}/{a.vae_steps} loss {np.mean(hist[-a.log_every:]):.4f} "
-                f"({(time.perf_counter() - t0) / (step + 1):.3f} s/step)")
+        optimizer_step(opt, loss, vae.parameters(), hist)
+        log_progress("vae", step, a.vae_steps, hist, t0, a.log_every)
     vae.eval()
     return {"vae_final_loss": float(np.mean(hist[-50:])) if hist else None,
             "vae_seconds": round(time.perf_counter() - t0, 1)}
@@ -163,14 +172,8 @@ def finetune_decoder(vae, imgs: torch.Tensor, lat_mean: torch.Tensor, lat_std: t
         x = to_pixels(imgs[idx % n])
         x = torch.where((idx >= n).view(-1, 1, 1, 1), x.flip(-1), x)
         loss = ink_weighted_l1(vae.decode(z).sample, x, a.decoder_ink)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        hist.append(loss.item())
-        if (step + 1) % a.log_every == 0 or step + 1 == a.decoder_steps:
-            log(f"decoder {step + 1}/{a.decoder_steps} loss {np.mean(hist[-a.log_every:]):.4f} "
-                f"({(time.perf_counter() - t0) / (step + 1):.3f} s/step)")
+        optimizer_step(opt, loss, params, hist)
+        log_progress("decoder", step, a.decoder_steps, hist, t0, a.log_every)
     vae.eval()
     vae.requires_grad_(False)
     return {"decoder_final_loss": float(np.mean(hist[-50:])) if hist else None,
@@ -226,19 +229,13 @@ def train_unet(unet, te, tok, lat_mean, lat_std, scale: float, captions, tags, a
         pred = unet(sched.add_noise(lat, noise, t), t, te(ids)[0]).sample
         w = torch.clamp(snr[t], max=a.min_snr) / snr[t]          # min-SNR weighting for epsilon prediction
         loss = (w * F.mse_loss(pred, noise, reduction="none").mean((1, 2, 3))).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimizer_step(opt, loss, params, hist)
         with torch.no_grad():
             decay = min(a.ema, (1 + step) / (10 + step))
             for k, v in unet.state_dict().items():
                 if v.dtype.is_floating_point:
                     ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
-        hist.append(loss.item())
-        if (step + 1) % a.log_every == 0 or step + 1 == a.unet_steps:
-            log(f"unet {step + 1}/{a.unet_steps} loss {np.mean(hist[-a.log_every:]):.4f} "
-                f"({(time.perf_counter() - t0) / (step + 1):.3f} s/step)")
+        log_progress("unet", step, a.unet_steps, hist, t0, a.log_every)
     unet.eval()
     te.eval()
     return ({"unet_final_loss": float(np.mean(hist[-100:])) if hist else None,
