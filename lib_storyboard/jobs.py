@@ -33,6 +33,10 @@ class Job:
     finished: float | None = None
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    def begin(self) -> None:
+        """The run holds what it needs (the host's lock) and starts: only now can a cancel interrupt anything."""
+        self.state, self.started, self.message = "running", time.time(), "Started."
+
     def as_dict(self) -> dict:
         return {"id": self.id, "state": self.state, "step": self.step, "total": self.total, "loss": self.loss,
                 "message": self.message, "files": list(self.files), "errors": list(self.errors),
@@ -82,6 +86,10 @@ class JobManager:
     def active(self) -> Job | None:
         return next((j for j in self.list() if j.state == "running"), None)
 
+    def pending(self) -> Job | None:
+        """A job that is queued or running: one training at a time."""
+        return next((j for j in self.list() if j.state in ACTIVE), None)
+
     def cancel(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
         if job is None:
@@ -107,11 +115,12 @@ class JobManager:
     def _execute(self, job: Job, run: Callable[[Job], None] | None = None):
         if job.state == "cancelled":
             return
-        job.state, job.started = "running", time.time()
         try:
-            (run or self._run)(job)
+            (run or self._run)(job)   # calls job.begin() once it may start
             if job.state == "running":
                 job.state = "interrupted" if job.stop.is_set() else "finished"
+            elif job.state == "queued":
+                job.state, job.message = "cancelled", "Cancelled before it started."
         except Exception as e:  # the job records it; the worker keeps serving
             job.state = "failed"
             job.errors.append(str(e) or type(e).__name__)

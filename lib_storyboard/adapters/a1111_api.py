@@ -1,6 +1,15 @@
-"""HTTP routes under /storyboard/v1, added to the host's FastAPI app; they honour --api-auth like the host's own."""
+"""HTTP routes under /storyboard/v1, mounted as the host mounts its own API: only with --api (or the API-only
+--nowebui mode), behind the same --api-auth credentials.
+
+These routes read folders on the server and write model files, so they are stricter than the host's: with no
+--api-auth but a --gradio-auth, the WebUI's login guards them; with no credentials at all on a server reachable from
+the network (--listen, --share, --ngrok, --server-name), training reads only folders inside the WebUI's folder.
+Answers never carry absolute server paths: files are named relative to the WebUI's data folder.
+"""
 from __future__ import annotations
 
+import ipaddress
+import os
 from secrets import compare_digest
 
 from fastapi import Body, Depends, FastAPI, HTTPException
@@ -12,23 +21,90 @@ from ..training.config import ConfigError
 from . import a1111_host as host
 
 
-def _auth_dependency():
+def api_enabled() -> bool:
+    """The host creates its API with --api, and always in its API-only mode (--nowebui)."""
+    from modules import shared
+    return bool(getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False))
+
+
+def credentials() -> dict[str, str]:
+    from modules import initialize_util, shared
+
+    pairs = [p.split(":", 1) for p in (shared.cmd_opts.api_auth or "").split(",") if ":" in p]
+    if not pairs:
+        pairs = [list(c) for c in initialize_util.get_gradio_auth_creds() if len(c) == 2]
+    return {user.strip(): password for user, password in pairs}
+
+
+def network_exposed() -> bool:
     from modules import shared
 
-    creds = {}
-    for pair in (shared.cmd_opts.api_auth or "").split(","):
-        if ":" in pair:
-            user, password = pair.split(":", 1)
-            creds[user] = password
+    o = shared.cmd_opts
+    if getattr(o, "listen", False) or getattr(o, "share", False) or getattr(o, "ngrok", None):
+        return True
+    name = getattr(o, "server_name", None)
+    if not name or name == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return True
+
+
+def _auth_dependency():
+    creds = credentials()
     if not creds:
         return lambda: True
 
-    def check(credentials: HTTPBasicCredentials = Depends(HTTPBasic())):
-        if credentials.username in creds and compare_digest(credentials.password, creds[credentials.username]):
+    def check(given: HTTPBasicCredentials = Depends(HTTPBasic())):
+        if given.username in creds and compare_digest(given.password, creds[given.username]):
             return True
         raise HTTPException(status_code=401, detail="Incorrect username or password",
                             headers={"WWW-Authenticate": "Basic"})
     return check
+
+
+def public_path(path: str) -> str:
+    """A server path as an API answer shows it: relative to the WebUI's data folder, else only its name."""
+    from modules import paths_internal
+
+    root = os.path.abspath(paths_internal.data_path)
+    full = os.path.abspath(path)
+    if os.path.commonpath([root, full]) == root:
+        return os.path.relpath(full, root).replace(os.sep, "/")
+    return os.path.basename(full)
+
+
+def _scrub(text: str, *folders: str) -> str:
+    for folder in folders:
+        if folder:
+            text = text.replace(os.path.abspath(folder), public_path(folder))
+    return text
+
+
+def public_job(job) -> dict:
+    d = job.as_dict()
+    data_dir = d["config"].get("data_dir") or ""
+    d["message"] = _scrub(d["message"], data_dir)
+    d["errors"] = [_scrub(e, data_dir) for e in d["errors"]]
+    d["files"] = [public_path(f) for f in d["files"]]
+    d["preview"] = public_path(d["preview"]) if d["preview"] else None
+    d["config"] = {**d["config"], "data_dir": public_path(d["config"].get("data_dir") or "")}
+    d["report"] = public_report(d["report"])
+    return d
+
+
+def public_report(report: dict) -> dict:
+    """A dataset report without server paths: entries keep their path relative to the dataset folder."""
+    root = report.get("root") or ""
+    out = {k: v for k, v in report.items() if k not in ("root", "traceback")}
+    for key in ("items", "skipped"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in e.items() if k != "path" or "rel_path" not in e} if isinstance(e, dict)
+                        else e for e in out[key]]
+    if root and isinstance(out.get("report"), list):
+        out["report"] = [line.replace(root, public_path(root)) for line in out["report"]]
+    return out
 
 
 def _error(status: int, errors: dict[str, str]) -> JSONResponse:
@@ -42,9 +118,18 @@ def check_model() -> None:
     A1111Adapter().check_trainable()
 
 
+def _outside_webui(folder: str) -> bool:
+    from modules import paths_internal
+
+    root = os.path.realpath(paths_internal.data_path)
+    return os.path.commonpath([root, os.path.realpath(folder)]) != root
+
+
 def add_routes(app: FastAPI) -> None:
-    auth = _auth_dependency()
-    deps = [Depends(auth)]
+    if not api_enabled():
+        return
+    deps = [Depends(_auth_dependency())]
+    guarded = bool(credentials())
 
     @app.post("/storyboard/v1/train", dependencies=deps)
     def train(body=Body(...)):
@@ -52,6 +137,14 @@ def add_routes(app: FastAPI) -> None:
             cfg = host.validate_request(body)
         except ConfigError as e:
             return _error(422, e.errors)
+        if not guarded and network_exposed() and _outside_webui(cfg.data_dir):
+            return _error(403, {"data_dir": "This server is reachable from the network without --api-auth, so "
+                                            "training reads only folders inside the WebUI's folder; move the "
+                                            "dataset there or start the WebUI with --api-auth."})
+        busy = host.manager().pending()
+        if busy is not None:
+            return _error(409, {"": f"Storyboard training job {busy.id} is {busy.state}; wait for it to end or "
+                                    f"cancel it first."})
         try:
             check_model()
         except UnsupportedModel as e:
@@ -64,11 +157,11 @@ def add_routes(app: FastAPI) -> None:
         job = host.manager().get(job_id)
         if job is None:
             return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
-        return job.as_dict()
+        return public_job(job)
 
     @app.get("/storyboard/v1/jobs", dependencies=deps)
     def jobs():
-        return {"jobs": [j.as_dict() for j in host.manager().list()]}
+        return {"jobs": [public_job(j) for j in host.manager().list()]}
 
     @app.post("/storyboard/v1/jobs/{job_id}/cancel", dependencies=deps)
     def cancel(job_id: str):
@@ -76,12 +169,19 @@ def add_routes(app: FastAPI) -> None:
         job = host.manager().get(job_id)
         if job is None:
             return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
-        was_running = job.state == "running"
+        # Only a job that holds the host's lock is what the host is running; a waiting one is just withdrawn.
+        running = job.state == "running"
         host.manager().cancel(job_id)
-        if was_running:
+        if running:
             shared.state.interrupt()
-        return job.as_dict()
+        return public_job(job)
 
     @app.get("/storyboard/v1/models", dependencies=deps)
     def models():
-        return {"models": [m.as_dict() for m in host.list_models()]}
+        out = []
+        for m in host.list_models():
+            d = m.as_dict()
+            d.update({k: public_path(v) for k, v in d.items() if k in ("path", "file", "json", "preview") and
+                      isinstance(v, str) and v})
+            out.append(d)
+        return {"models": out}

@@ -194,8 +194,10 @@ def install_request_validation(app) -> None:
 def add_routes(app) -> None:
     from fastapi import Depends
 
-    from .a1111_api import _auth_dependency
+    from .a1111_api import _auth_dependency, api_enabled, public_path
 
+    if not api_enabled():
+        return
     deps = [Depends(_auth_dependency())]
 
     @app.get(f"{ROUTE_PREFIX}/schema", dependencies=deps)
@@ -205,9 +207,10 @@ def add_routes(app) -> None:
     @app.get(f"{ROUTE_PREFIX}/models", dependencies=deps)
     def detailer_models():
         reg = registry()
-        return {"models": [m.to_dict() for m in reg.models()],
-                "unavailable": {k: v for k, v in reg.availability().items() if v},
-                "folders": list(yolo_folders()), "downloads": reg.yolo.allow_download}
+        models = [{k: public_path(v) if k == "path" and v else v for k, v in m.to_dict().items()}
+                  for m in reg.models()]
+        return {"models": models, "unavailable": {k: v for k, v in reg.availability().items() if v},
+                "folders": [public_path(f) for f in yolo_folders()], "downloads": reg.yolo.allow_download}
 
 
 def on_app_started(app) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 
 from .. import registry, shots
 from ..formats.atomic import atomic_path
@@ -39,6 +40,38 @@ def list_models():
     return registry.list_models([lora_dir()])
 
 
+# -- what this WebUI can do -------------------------------------------------------------------------------------
+NO_EMBEDDING_DB = ("This WebUI has no textual-inversion database (A1111's sd_hijack.model_hijack.embedding_db; Forge "
+                   "keeps embeddings in its text engine), so the storyboard triggers <cu_trg>, <ms_trg> and <fs_trg> "
+                   "do nothing here.")
+
+
+def embedding_db():
+    """The host's textual-inversion database, or None where this WebUI has none that we can register vectors in."""
+    try:
+        from modules import sd_hijack
+    except ImportError:
+        return None
+    db = getattr(getattr(sd_hijack, "model_hijack", None), "embedding_db", None)
+    needed = ("register_embedding_by_name", "word_embeddings", "load_textual_inversion_embeddings")
+    return db if db is not None and all(hasattr(db, a) for a in needed) else None
+
+
+def training_unavailable() -> str | None:
+    """Why the tab cannot train in this WebUI, in one sentence, or None. Checks what the trainer uses, not names."""
+    if embedding_db() is None:
+        return ("Training in this WebUI is not possible: it has no textual-inversion database (A1111's "
+                "sd_hijack.model_hijack.embedding_db) to train the shot tokens through; use the standalone trainer "
+                "(python -m lib_storyboard train) and copy its files into models/Lora.")
+    try:
+        from modules import call_queue
+    except ImportError:
+        call_queue = None
+    if not hasattr(call_queue, "queue_lock"):
+        return "Training in this WebUI is not possible: it has no generation queue lock to train under."
+    return None
+
+
 # -- training ---------------------------------------------------------------------------------------------------
 def validate_request(options) -> TrainConfig:
     """Training options from the tab or the API → a config, or ConfigError naming each bad field."""
@@ -63,19 +96,32 @@ def validate_request(options) -> TrainConfig:
 
 def run_job(job: Job, take_lock: bool) -> None:
     """Train on the loaded model. The UI's handler already holds the queue lock; API jobs take it here, so no
-    generation can swap or patch the model mid-run."""
+    generation can swap or patch the model mid-run. While it waits for the lock the job stays queued: a cancel then
+    only withdraws it and never interrupts the generation that holds the lock."""
     from modules import call_queue, shared
 
     cfg = TrainConfig.from_dict(job.config)
-    lock = call_queue.queue_lock if take_lock else contextlib.nullcontext()
-    with lock:
-        if take_lock:
-            shared.state.begin(job="storyboard-train")
+    if not take_lock:
+        job.begin()
+        _train(job, cfg)
+        return
+    job.message = "Waiting for the WebUI to finish its current work."
+    lock = call_queue.queue_lock   # the host's FIFOLock: no timeout, so poll without blocking
+    while not lock.acquire(blocking=False):
+        if job.stop.is_set():
+            return
+        time.sleep(0.25)
+    try:
+        if job.stop.is_set():
+            return
+        job.begin()
+        shared.state.begin(job="storyboard-train")
         try:
             _train(job, cfg)
         finally:
-            if take_lock:
-                shared.state.end()
+            shared.state.end()
+    finally:
+        lock.release()
 
 
 def _train(job: Job, cfg: TrainConfig) -> None:
@@ -176,9 +222,7 @@ def choose_model(prompts: list[str], choice: str | None):
 
 
 def _host_vector_width() -> int | None:
-    from modules import sd_hijack
-
-    w = getattr(sd_hijack.model_hijack.embedding_db, "expected_shape", -1)
+    w = getattr(embedding_db(), "expected_shape", -1)
     return w if isinstance(w, int) and w > 0 else None
 
 
@@ -220,7 +264,7 @@ def apply_triggers(p, choice: str | None) -> None:
     prompts = list(p.all_prompts or []) + list(getattr(p, "all_negative_prompts", []) or [])
     if not any(shots.find_triggers(x) for x in prompts):
         return
-    model, problem = choose_model(p.all_prompts, choice)
+    model, problem = (None, NO_EMBEDDING_DB) if embedding_db() is None else choose_model(p.all_prompts, choice)
     if model is None:
         if problem:
             if isinstance(getattr(p, "comments", None), dict):
@@ -243,10 +287,10 @@ def register_vectors(p) -> None:
     vectors = getattr(p, "_storyboard_vectors", None)
     if not vectors:
         return
-    from modules import devices, processing, sd_hijack, shared
+    from modules import devices, processing, shared
     from modules.textual_inversion.textual_inversion import Embedding
 
-    db = sd_hijack.model_hijack.embedding_db
+    db = embedding_db()
     for stem, vec in vectors.items():
         emb = Embedding(vec.to(devices.device, devices.dtype), stem)
         emb.vectors, emb.shape = vec.shape[0], vec.shape[-1]
@@ -257,8 +301,8 @@ def register_vectors(p) -> None:
 def unregister_vectors(p) -> None:
     if not getattr(p, "_storyboard_vectors", None):
         return
-    from modules import sd_hijack, shared
-    db = sd_hijack.model_hijack.embedding_db
+    from modules import shared
+    db = embedding_db()
     for stem in shots.STEMS:
         if stem in db.word_embeddings and db.word_embeddings[stem].filename is None:
             db.register_embedding_by_name(None, shared.sd_model, stem)

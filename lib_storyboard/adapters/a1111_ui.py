@@ -75,6 +75,10 @@ def train_from_ui(id_task, data_dir, name, preset, *values):
         host.validate_request(options)
     except ConfigError as e:
         return None, "", _sentences(e.errors.values())
+    busy = host.manager().pending()
+    if busy is not None:
+        return None, "", _sentences([f"Storyboard training job {busy.id} (from the API) is {busy.state}; wait for "
+                                     "it to end or cancel it first."])
     job = host.manager().new_job(options)
     host.manager().run_inline(job, lambda j: host.run_job(j, take_lock=False))
     report = report_markdown(job.report) if job.report else ""
@@ -125,7 +129,10 @@ def build_tab():
     from modules.call_queue import wrap_gradio_gpu_call
 
     defaults = _preset_values("balanced")
+    unavailable = host.training_unavailable()
     with gr.Blocks(analytics_enabled=False) as tab:
+        if unavailable:
+            gr.HTML(f"<p class='storyboard-banner'>{html.escape(unavailable)}</p>", elem_id="storyboard_banner")
         with gr.Row():
             with gr.Column(scale=3):
                 gr.HTML("<p>Train the shot tokens <code>&lt;cu_trg&gt;</code> (close-up), <code>&lt;ms_trg&gt;</code> "
@@ -146,7 +153,8 @@ def build_tab():
                     for key, label, kind, extra in KNOBS:
                         knobs.append(_component(key, label, kind, extra, defaults[key]))
                 with gr.Row():
-                    train = gr.Button("Train", variant="primary", elem_id="storyboard_train")
+                    train = gr.Button("Train", variant="primary", elem_id="storyboard_train",
+                                      interactive=unavailable is None)
                     interrupt = gr.Button("Interrupt", elem_id="storyboard_interrupt")
                 status = gr.HTML(elem_id="storyboard_status")
                 loss = gr.HTML(elem_id="storyboard_loss")

@@ -1,0 +1,260 @@
+"""The WebUI path in the real host: A1111 v1.10.1 on CPU with the toy base as its checkpoint, this extension installed
+from a git clone, everything driven over HTTP as users' scripts drive it.
+
+The tests share one host (started once, restarted near the end) and run in file order: training first, then what
+needs the trained model. Where no A1111 source is available the module skips with one line saying why.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from a1111_host import WebUI, source
+
+NAME = "sbci"
+GEN = {"width": 64, "height": 64, "steps": 8, "sampler_name": "Euler", "cfg_scale": 2, "seed": 5}
+TRIGGERS = {"args": [NAME]}
+TRAIN = {"name": NAME, "resolution": 64, "batch_size": 4, "max_steps": 24, "vectors_per_token": 2, "rank": 4,
+         "alpha": 4.0, "ti_lr": 1.5e-2, "unet_lr": 3e-3, "min_timestep": 700, "preview_every": 12, "preview_steps": 4,
+         "save_every": 0}
+AUTH = "sbuser:sb-secret"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("a1111"))
+    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
+    if src is None:
+        pytest.skip(why)
+    webui = WebUI(root, src)
+    webui.install = webui.prepare()
+    from lib_storyboard.toyworld.sketches import write_dataset
+    webui.data = os.path.join(root, "sketches")
+    write_dataset(webui.data, n_per_shot=8, size=64, seed=3)
+    webui.start("--api")
+    yield webui
+    webui.stop()
+
+
+def image_of(result, i: int = 0) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(result["images"][i]))).convert("RGB"))
+
+
+def digest(result) -> str:
+    return hashlib.sha256(image_of(result).tobytes()).hexdigest()
+
+
+def infotext(result) -> str:
+    return json.loads(result["info"])["infotexts"][0]
+
+
+def txt2img(host, prompt: str, model: str | None = NAME, **extra):
+    body = {**GEN, "prompt": prompt, **extra}
+    if model is not None:
+        body["alwayson_scripts"] = {"storyboard triggers": {"args": [model]}}
+    st, r = host.post("/sdapi/v1/txt2img", body)
+    assert st == 200, (st, r)
+    return r
+
+
+def no_absolute_paths(obj, where: str) -> None:
+    text = json.dumps(obj)
+    for marker in (os.sep + "tmp", os.path.expanduser("~"), "webui" + os.sep + "models"):
+        assert marker not in text, f"{where} shows a server path: {text[:300]}"
+
+
+def test_install_from_clone_keeps_every_host_package(host):
+    inst = host.install
+    assert inst["returncode"] == 0, inst["output"]
+    assert inst["before"] == inst["after"], "install.py changed the host's packages"
+    assert "Traceback" not in host.log(), host.log_tail()
+    st, exts = host.get("/sdapi/v1/extensions")
+    assert st == 200 and any(e["name"] == "sd-webui-storyboard" and e["enabled"] for e in exts), exts
+
+
+def test_refusals_name_each_field_and_change_nothing(host):
+    st, body = host.post("/storyboard/v1/train", {"name": "bad name!", "data_dir": "/nonexistent",
+                                                  "max_steps": "x", "rank": 0})
+    assert st == 422
+    assert sorted(d["loc"][-1] for d in body["detail"]) == ["data_dir", "max_steps", "name", "rank"]
+    assert all(d["msg"].endswith(".") for d in body["detail"])
+    assert host.get("/storyboard/v1/jobs")[1]["jobs"] == []
+
+
+def test_train_writes_the_model_the_host_lists(host):
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "data_dir": host.data})
+    assert st == 200 and body["state"] == "queued", body
+    seen, textinfos = set(), set()
+    while True:
+        st, job = host.get(f"/storyboard/v1/jobs/{body['job_id']}")
+        seen.add(job["step"])
+        if job["state"] == "running":
+            textinfos.add(host.get("/sdapi/v1/progress")[1]["textinfo"] or "")
+        if job["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.3)
+    assert job["state"] == "finished" and job["step"] == TRAIN["max_steps"], job
+    assert len(seen) > 2, f"progress was not visible while training: steps seen {sorted(seen)}"
+    assert any(f"Storyboard {NAME}" in t for t in textinfos), textinfos
+    no_absolute_paths(job, "the job")
+    files = job["files"]
+    for rel in (f"models/Lora/{NAME}.safetensors", f"models/Lora/{NAME}.json", f"models/Lora/{NAME}.preview.png",
+                f"embeddings/{NAME}-cu_trg.safetensors", f"embeddings/{NAME}-fs_trg.safetensors"):
+        assert rel in files, files
+        assert os.path.isfile(os.path.join(host.dir, rel))
+    assert os.path.isdir(os.path.join(host.dir, "models", "storyboard", "state", NAME))
+
+    models = host.get("/storyboard/v1/models")[1]["models"]
+    assert [m["name"] for m in models] == [NAME]
+    no_absolute_paths(models, "the model list")
+    host.post("/sdapi/v1/refresh-loras")
+    assert any(lo["name"] == NAME for lo in host.get("/sdapi/v1/loras")[1])
+    loaded = host.get("/sdapi/v1/embeddings")[1]["loaded"]
+    shapes = {k: v["shape"] for k, v in loaded.items() if k.startswith(NAME + "-")}
+    assert sorted(shapes) == [f"{NAME}-cu_trg", f"{NAME}-fs_trg", f"{NAME}-ms_trg"] and len(set(shapes.values())) == 1
+
+
+def test_each_trigger_applies_the_model_and_pastes_back(host):
+    plain = txt2img(host, "a sketch of a person waving", model=None)
+    seen = {}
+    for trig in ("<cu_trg>", "<ms_trg>", "<fs_trg>"):
+        r = txt2img(host, f"{trig}, a sketch of a person waving")
+        info = infotext(r)
+        assert f"Storyboard model: {NAME}" in info and f"<lora:{NAME}:1>" in info, info
+        seen[trig] = digest(r)
+    assert len(set(seen.values())) == 3 and digest(plain) not in seen.values()
+    # A model the host does not have: one sentence (under the image in the UI, in the log), no model applied.
+    r = txt2img(host, "<cu_trg>, a sketch of a person waving", model="none-such")
+    assert "[storyboard] Storyboard model 'none-such' was not found." in host.log()
+    assert "Storyboard model" not in infotext(r) and digest(r) != seen["<cu_trg>"]
+    # Paste-back: the infotext alone (PNG info → txt2img) gives the same picture.
+    r = txt2img(host, "<fs_trg>, a sketch of a person waving")
+    st, pi = host.post("/sdapi/v1/png-info", {"image": r["images"][0]})
+    assert st == 200 and pi["parameters"].get("Storyboard model") == NAME, pi
+    st, again = host.post("/sdapi/v1/txt2img", {"infotext": pi["info"], "width": 64, "height": 64})
+    assert st == 200 and digest(again) == digest(r), infotext(again)
+
+
+def test_detailer_through_alwayson_scripts(host):
+    from skimage import data
+    size = 128
+    astronaut = Image.fromarray(data.astronaut()).resize((size, size), Image.LANCZOS)
+    buf = io.BytesIO()
+    astronaut.save(buf, format="PNG")
+    one_pass = {"detector": "mediapipe_face_short", "inpaint_width": 64, "inpaint_height": 64, "denoise": 0.6,
+                "prompt": "[PROMPT], <cu_trg>, detailed face"}
+    body = {"prompt": "<ms_trg>, an astronaut", "steps": 4, "sampler_name": "Euler", "seed": 11, "width": size,
+            "height": size, "denoising_strength": 0.5, "init_images": [base64.b64encode(buf.getvalue()).decode()],
+            "alwayson_scripts": {"storyboard detailer": {"args": [True, one_pass, True]},
+                                 "storyboard triggers": TRIGGERS}}
+    st, r = host.post("/sdapi/v1/img2img", body)
+    assert st == 200, r
+    info = infotext(r)
+    assert "Storyboard detailer 1:" in info and "Storyboard detailer detail-only: True" in info, info
+    changed = np.abs(image_of(r).astype(int) - np.asarray(astronaut).astype(int)).sum(-1) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.mean() > 0.02 and 0 < xs.mean() < size and ys.mean() < size * 0.6, "the face was not redrawn"
+    assert not changed[-10:, :].any(), "pixels far from the face changed"
+    bad = {**body, "alwayson_scripts": {"storyboard detailer": {"args": [True, {**one_pass, "denoise": 3}]}}}
+    st, r = host.post("/sdapi/v1/img2img", bad)
+    assert st == 422 and "denoise" in json.dumps(r), r
+
+
+def test_cancel_of_a_waiting_job_leaves_the_running_generation_alone(host):
+    slow = {**GEN, "steps": 150, "batch_size": 4, "prompt": "a sketch of a street", "seed": 9}
+    reference = digest(host.post("/sdapi/v1/txt2img", slow)[1])
+    out = {}
+    gen = threading.Thread(target=lambda: out.setdefault("r", host.post("/sdapi/v1/txt2img", slow)[1]))
+    gen.start()
+    deadline = time.time() + 60
+    while host.get("/sdapi/v1/progress")[1]["state"]["job_count"] == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "name": "waiting", "data_dir": host.data})
+    assert st == 200
+    time.sleep(0.5)
+    st, job = host.get(f"/storyboard/v1/jobs/{body['job_id']}")
+    assert job["state"] == "queued" and gen.is_alive(), job
+    st, job = host.post(f"/storyboard/v1/jobs/{body['job_id']}/cancel")
+    gen.join(300)
+    assert digest(out["r"]) == reference, "cancelling a waiting training job interrupted the generation"
+    job = host.wait_job(body["job_id"])
+    assert job["state"] == "cancelled" and job["step"] == 0, job
+    assert not os.path.exists(os.path.join(host.dir, "models", "Lora", "waiting.safetensors"))
+
+
+def test_cancel_of_a_running_job_keeps_what_it_learned(host):
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "name": "stopped", "data_dir": host.data,
+                                                  "max_steps": 5000, "preview_every": 0})
+    assert st == 200
+    host.wait_job(body["job_id"], until=("running",))
+    st, second = host.post("/storyboard/v1/train", {**TRAIN, "name": "second", "data_dir": host.data})
+    assert st == 409 and body["job_id"] in second["error"], second
+    while host.get(f"/storyboard/v1/jobs/{body['job_id']}")[1]["step"] < 3:
+        time.sleep(0.2)
+    host.post(f"/storyboard/v1/jobs/{body['job_id']}/cancel")
+    job = host.wait_job(body["job_id"])
+    assert job["state"] == "interrupted" and 3 <= job["step"] < 5000, job
+    assert "models/Lora/stopped.safetensors" in job["files"]
+    # The host is free again: a generation with the interrupted model runs and records it.
+    assert f"Storyboard model: stopped" in infotext(txt2img(host, "<cu_trg>, a sketch", model="stopped"))
+
+
+def test_restart_keeps_everything_and_auth_guards_the_routes(host):
+    before = digest(txt2img(host, "<ms_trg>, a sketch of a person waving"))
+    host.stop()
+    host.start("--api", "--api-auth", AUTH, auth=AUTH)
+    st, _ = host.get("/storyboard/v1/models", auth=False)
+    assert st == 401
+    st, models = host.get("/storyboard/v1/models")
+    assert st == 200 and {m["name"] for m in models["models"]} >= {NAME, "stopped"}, models
+    assert host.post("/storyboard/v1/train", {**TRAIN, "data_dir": host.data}, auth=False)[0] == 401
+    assert digest(txt2img(host, "<ms_trg>, a sketch of a person waving")) == before
+    # Resume continues the interrupted run from its saved step.
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "name": "stopped", "data_dir": host.data,
+                                                  "max_steps": 5000, "preview_every": 0, "resume": True})
+    assert st == 200, body
+    job = host.wait_job(body["job_id"], until=("running",))
+    time.sleep(1)
+    host.post(f"/storyboard/v1/jobs/{body['job_id']}/cancel")
+    job = host.wait_job(body["job_id"])
+    assert job["state"] == "interrupted" and job["step"] > 3, job
+
+
+def test_untrainable_host_answers_409_and_an_open_network_host_reads_only_its_folder(host):
+    import shutil
+    host.stop()
+    host.start("--api", "--lowvram", "--listen")
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "data_dir": host.data})
+    assert st == 403 and "--api-auth" in body["error"] and host.data not in json.dumps(body), body
+    inside = os.path.join(host.dir, "datasets", "sketches")
+    shutil.copytree(host.data, inside)
+    st, body = host.post("/storyboard/v1/train", {**TRAIN, "data_dir": inside})
+    assert st == 409 and body["error"] == ("Training is not possible with --lowvram; restart the WebUI without it "
+                                           "(--medvram works, more slowly)."), body
+    assert host.get("/storyboard/v1/jobs")[1]["jobs"] == []
+
+
+def test_gradio_login_guards_the_routes_when_there_is_no_api_auth(host):
+    host.stop()
+    host.start("--api", "--gradio-auth", AUTH, auth=AUTH)
+    assert host.get("/storyboard/v1/models", auth=False)[0] == 401
+    assert host.get("/storyboard/v1/detailer/models", auth=False)[0] == 401
+    st, body = host.get("/storyboard/v1/detailer/models")
+    assert st == 200 and any(m["name"] == "mediapipe_face_short" for m in body["models"])
+    no_absolute_paths(body, "the detector list")
+
+
+def test_without_api_flag_no_storyboard_routes(host):
+    host.stop()
+    host.start()
+    assert host.get("/storyboard/v1/models")[0] == 404
+    assert host.get("/storyboard/v1/detailer/schema")[0] == 404
