@@ -44,7 +44,9 @@ def test_swap_off_changes_nothing_but_the_syntax():
         MAIN, "face <lora:sb_style:0.8>"]
 
 
-def test_trigger_already_in_the_region_prompt_is_swapped_not_duplicated():
+def test_trigger_already_in_the_region_prompt_is_swapped_and_no_other_is_added():
+    # Both triggers the text has (one typed, one from [PROMPT]) become <cu_trg>; the main prompt's trigger is
+    # not prepended on top, as it is for a region prompt without one.
     out = region_prompts("<ms_trg>, [PROMPT]", "<ms_trg> a knight", 1, "face")[0]
     assert out == "<cu_trg>, <cu_trg> a knight"
     assert "<ms_trg>" not in out
