@@ -20,6 +20,7 @@ from lib_storyboard.toyworld.sketches import write_dataset  # noqa: E402
 from lib_storyboard.training.config import TrainConfig  # noqa: E402
 from lib_storyboard.training.lora import LoraSet  # noqa: E402
 from lib_storyboard.training.outputs import OutputPaths  # noqa: E402
+from lib_storyboard.training.precision import decide_precision, load_dtype  # noqa: E402
 from lib_storyboard.training.trainer import Trainer  # noqa: E402
 
 
@@ -32,9 +33,9 @@ def main():
     ap.add_argument("--per-shot", type=int, default=8)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
-    dtype = torch.float16 if a.device == "cuda" else torch.float32
+    dtype = load_dtype("auto", torch.device(a.device).type)
     ad = load_single_file(a.model, a.device, dtype) if a.model else \
-        DiffusersSD15.from_components(tiny_components(), device=a.device)
+        DiffusersSD15.from_components(tiny_components(), device=a.device, weight_dtype=dtype)
     work = tempfile.mkdtemp(prefix="sb-bench-")
     write_dataset(os.path.join(work, "data"), a.per_shot, a.resolution, 0)
     cfg = TrainConfig.from_dict(dict(name="bench", data_dir=os.path.join(work, "data"), resolution=a.resolution,
@@ -51,6 +52,8 @@ def main():
 
     # The bare reference: the same UNet with the same LoRA layers, forward+backward on a random batch.
     f = ad.vae_scale_factor
+    prec = decide_precision(cfg.precision, ad.device.type,
+                            ad.device.type == "cuda" and torch.cuda.is_bf16_supported(), ad.weight_dtype)
     x = torch.randn(a.batch, 4, a.resolution // f, a.resolution // f, device=ad.device)
     t = torch.randint(0, 1000, (a.batch,), device=ad.device)
     cond = torch.randn(a.batch, 77, ad.hidden_size, device=ad.device)
@@ -61,7 +64,7 @@ def main():
         if ad.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with ad.autocast(torch.float16 if ad.device.type == "cuda" else None):
+        with ad.autocast(prec.autocast):
             out = ad.predict(x, t, cond)
         out.float().pow(2).mean().backward()
         if ad.device.type == "cuda":

@@ -40,6 +40,7 @@ def cmd_train(args) -> int:
     from .adapters.diffusers_sd15 import load_single_file
     from .training.config import ConfigError, TrainConfig
     from .training.outputs import OutputPaths
+    from .training.precision import load_dtype
     from .training.trainer import Trainer
 
     options = {}
@@ -62,8 +63,7 @@ def cmd_train(args) -> int:
             print(f"error: {msg}", file=sys.stderr)
         return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.float16 if device == "cuda" else torch.float32
-    adapter = load_single_file(args.model, device=device, weight_dtype=dtype)
+    adapter = load_single_file(args.model, device=device, weight_dtype=load_dtype(cfg.precision, device))
     adapter.clip_skip = cfg.clip_skip
     paths = OutputPaths.under(args.out)
     result = Trainer(adapter, cfg, paths, on_event=_progress_printer(args.print_every)).run()

@@ -54,15 +54,11 @@ class A1111Adapter(ModelAdapter):
                                    "(--medvram works, more slowly).")
         self.hidden_size = int(self.m.cond_stage_model.encode_embedding_init_text(",", 1).shape[-1])
 
-    def amp_dtype(self, precision: str):
-        from modules import devices
-        if self.device.type != "cuda" or devices.dtype == torch.float32:
-            return None      # --no-half / --precision full / CPU: the host runs fp32, so do we
-        return devices.dtype  # fp16 (or bf16) weights must run under autocast
-
-    def autocast(self, dtype):
-        from modules import devices
-        return devices.autocast() if dtype is not None else contextlib.nullcontext()
+    # No autocast of our own: the shared one enters the decided dtype. (The host's devices.autocast() is fp16 on
+    # CUDA whatever was decided; the one its apply_model enters inside ours inherits our dtype.)
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        return next(self.m.model.diffusion_model.parameters()).dtype
 
     # -- training mode ------------------------------------------------------------------------------------------
     @contextlib.contextmanager

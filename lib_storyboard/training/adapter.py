@@ -20,6 +20,7 @@ class ModelAdapter:
     hidden_size: int            # width of one token vector (768 for SD1.5)
     vae_scale_factor: int       # image pixels per latent pixel (8 for SD1.5)
     parameterization: str       # "eps" or "v"
+    weight_dtype: torch.dtype   # dtype of the frozen model's weights (the precision decision depends on it)
     model_name: str = ""        # checkpoint name recorded in metadata
     model_hash: str = ""        # checkpoint short hash recorded in metadata
 
@@ -63,7 +64,8 @@ class ModelAdapter:
         raise NotImplementedError
 
     def autocast(self, dtype: torch.dtype | None):
-        """Mixed-precision context for forward passes (a no-op for None)."""
+        """Mixed-precision context for forward passes in the decided dtype (training.precision; a no-op for None).
+        Every adapter uses this one: a host's own autocast may pick another dtype than the one decided."""
         if dtype is None or self.device.type != "cuda":
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=dtype)

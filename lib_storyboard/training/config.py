@@ -60,7 +60,7 @@ class TrainConfig:
     clip_skip: int = 1
     # speed / memory
     gradient_checkpointing: bool = False
-    precision: str = "auto"                  # auto | fp32 | fp16 | bf16 (GPU only; CPU trains in fp32)
+    precision: str = "auto"                  # auto | fp32 | fp16 | bf16; CPU trains in fp32 (see precision.py)
     # outputs and previews
     save_every: int = 0                      # 0: only at the end (and on interrupt)
     preview_every: int = 0                   # 0: no previews during training

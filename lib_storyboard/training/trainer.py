@@ -24,6 +24,7 @@ from .adapter import ModelAdapter
 from .config import TrainConfig
 from .lora import LoraSet
 from .outputs import OutputPaths, write_outputs
+from .precision import decide_precision
 from .preview import grid, sample
 from .state import StateError, load_state, save_state
 
@@ -118,10 +119,11 @@ class Trainer:
         cfg, ad = self.cfg, self.ad
         cfg.validate()
         ad.check_trainable()
+        dev = ad.device
+        prec = decide_precision(cfg.precision, dev.type, dev.type == "cuda" and torch.cuda.is_bf16_supported(),
+                                ad.weight_dtype)
         started = time.time()
         self.prepare_data()
-        dev = ad.device
-        amp_dtype = _amp_dtype(cfg.precision, dev)
 
         tokens = {s.stem: torch.nn.Parameter(ad.token_init(cfg.init_words.get(s.stem, s.init_words),
                                                            cfg.vectors_per_token).to(dev))
@@ -136,7 +138,7 @@ class Trainer:
             groups.append({"params": te, "lr": cfg.text_encoder_lr, "weight_decay": cfg.weight_decay, "name": "te"})
         optimizer = _make_optimizer(cfg.optimizer, groups, dev)
         base_lrs = [g["lr"] for g in optimizer.param_groups]
-        scaler = torch.cuda.amp.GradScaler() if amp_dtype == torch.float16 else None
+        scaler = torch.cuda.amp.GradScaler() if prec.scaler else None
 
         gen = torch.Generator().manual_seed(cfg.seed)
         cap_rng = random.Random(cfg.seed)
@@ -186,7 +188,7 @@ class Trainer:
                                       generator=gen).to(dev)
                     a = ab[t].view(-1, 1, 1, 1)
                     x_t = a.sqrt() * z + (1 - a).sqrt() * noise
-                    with ad.autocast(amp_dtype):
+                    with ad.autocast(prec.autocast):
                         cond = ad.encode_text(captions, dict(tokens))
                         pred = ad.predict(x_t, t, cond)
                     target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
@@ -221,7 +223,7 @@ class Trainer:
                     self._emit("step", step=step, loss=loss_ema, message=f"loss {lv:.4f}")
                     last = step == cfg.max_steps
                     if cfg.preview_every and (step % cfg.preview_every == 0 or last):
-                        self._preview(tokens, step, amp_dtype)
+                        self._preview(tokens, step, prec.autocast)
                     if cfg.save_every and step % cfg.save_every == 0 and not last:
                         files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
         finally:
@@ -281,7 +283,7 @@ class Trainer:
         self._emit("saved", step=step, files=files, message=f"Saved at step {step}")
         return files
 
-    def _preview(self, tokens, step, amp_dtype):
+    def _preview(self, tokens, step, autocast_dtype):
         cfg = self.cfg
         prompts, seeds = [], []
         for seed in cfg.preview_seeds:
@@ -290,21 +292,11 @@ class Trainer:
                 seeds.append(seed)
         size = (cfg.resolution, cfg.resolution)
         imgs = sample(self.ad, prompts, {k: v.detach() for k, v in tokens.items()}, seeds, size,
-                      steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=amp_dtype)
+                      steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=autocast_dtype)
         self.last_preview = grid(imgs, cols=len(shots.SHOTS), labels=[s.trigger for s in shots.SHOTS])
         # The Lora card crops to a portrait tile, so it gets one panel: what its activation text <ms_trg> draws.
         self.card_preview = imgs[[s.key for s in shots.SHOTS].index("ms")]
         self._emit("preview", step=step, image=self.last_preview, message=f"Preview at step {step}")
-
-
-def _amp_dtype(precision: str, device: torch.device):
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
 
 
 def _make_optimizer(kind: str, groups, device):
