@@ -195,3 +195,46 @@ def test_classifier_reads_only_the_given_timestep_range():
     tokens = {s.stem: ad.token_init(s.init_words, 2) for s in shots.SHOTS}
     c = diffusion_loss_confusion(ad, tokens, heldout_panels(1, 64, 0), timesteps=4, t_range=(700, 999))
     assert c.matrix.sum() == 3 and all(700 <= t <= 999 for t in seen) and len(set(seen)) == 4
+
+
+def _snapshot(root):
+    """Every file under `root` → (bytes, mtime_ns)."""
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                out[p] = (f.read(), os.stat(p).st_mtime_ns)
+    return out
+
+
+def test_a_run_that_learned_nothing_leaves_the_saved_model_alone(data, tmp_path):
+    kw = dict(name="m5", ti_frac=0.5)
+    train(data, str(tmp_path), max_steps=2, **kw)
+    before = _snapshot(tmp_path)
+    # A new run of the same name, interrupted while its latents are being cached.
+    cfg = TrainConfig.from_dict({**FAST, "data_dir": data, "max_steps": 2, **kw})
+    events = []
+    res = Trainer(adapter(), cfg, OutputPaths.under(str(tmp_path)), on_event=events.append,
+                  should_stop=lambda: True).run()
+    assert res.status == "interrupted" and res.step == 0 and res.files == []
+    assert res.vae_encodes == 1                              # it stopped at the first image
+    assert not [e for e in events if e.kind == "saved"]
+    assert "nothing was learned" in events[-1].message and events[-1].kind == "done"
+    assert _snapshot(tmp_path) == before                     # byte-identical, not even rewritten
+    # A resumed run interrupted before its first new step changes nothing either.
+    stop = []
+    cfg = TrainConfig.from_dict({**FAST, "data_dir": data, "max_steps": 4, "resume": True, **kw})
+    res = Trainer(adapter(), cfg, OutputPaths.under(str(tmp_path)),
+                  on_event=lambda e: stop.append(1) if e.message.startswith("Resumed") else None,
+                  should_stop=lambda: bool(stop)).run()
+    assert res.status == "interrupted" and res.step == 2 and res.files == []
+    assert _snapshot(tmp_path) == before
+    # and Resume still continues from the old state
+    res = train(data, str(tmp_path), max_steps=4, resume=True, **kw)
+    assert res.status == "finished" and res.step == 4
+    # Resuming a run that has no steps left rewrites nothing either.
+    after = _snapshot(tmp_path)
+    res = train(data, str(tmp_path), max_steps=4, resume=True, **kw)
+    assert res.status == "finished" and res.step == 4 and res.files == [] and _snapshot(tmp_path) == after
+

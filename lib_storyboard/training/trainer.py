@@ -62,6 +62,7 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.vae_encodes = 0
         self.report: dict = {}
+        self.stopped_caching = False
 
     # -- preparation -------------------------------------------------------------------------------------------
     def _emit(self, kind, **kw):
@@ -96,6 +97,7 @@ class Trainer:
             stds.append(std[0])
             bucket_of.append(b)
             if self.should_stop():
+                self.stopped_caching = True
                 break
         if late_skips:
             self.report.setdefault("skipped", []).extend(late_skips)
@@ -124,6 +126,8 @@ class Trainer:
                                 ad.weight_dtype)
         started = time.time()
         self.prepare_data()
+        if self.stopped_caching:
+            return self._nothing_learned("interrupted", 0, "Interrupted while caching latents")
 
         tokens = {s.stem: torch.nn.Parameter(ad.token_init(cfg.init_words.get(s.stem, s.init_words),
                                                            cfg.vectors_per_token).to(dev))
@@ -146,6 +150,7 @@ class Trainer:
         step, epoch, pos = 0, 0, 0
         if cfg.resume:
             step, epoch, pos = self._restore(tokens, lora, optimizer, gen, cap_rng)
+        first_step = step
         pivot = int(round(cfg.ti_frac * cfg.max_steps))
         ab = ad.alphas_cumprod()
         T = ab.shape[0]
@@ -228,10 +233,22 @@ class Trainer:
                         files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
         finally:
             lora.detach()
+        if step == first_step:
+            why = ("Interrupted before the first training step" if status == "interrupted"
+                   else f"Already at step {step} of {cfg.max_steps}")
+            return self._nothing_learned(status, step, why)
         files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
         self._emit("done", step=step, loss=loss_ema, files=files,
                    message=("Interrupted" if status == "interrupted" else "Finished") + f" at step {step}")
         return TrainResult(status, step, files, self.report, loss_ema, self.vae_encodes)
+
+    def _nothing_learned(self, status: str, step: int, why: str) -> TrainResult:
+        """A run that took no optimizer step writes nothing: what this name has on disk (files, the state a later
+        Resume continues from) stays exactly as it was."""
+        msg = (f"{why}: nothing was learned, so no file was written (this model's saved files and training state, "
+               "if any, are unchanged).")
+        self._emit("done", step=step, message=msg)
+        return TrainResult(status, step, [], self.report, None, self.vae_encodes)
 
     # -- resume, save, previews ---------------------------------------------------------------------------------
     def _state_dir(self) -> str:
