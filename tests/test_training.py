@@ -238,3 +238,15 @@ def test_a_run_that_learned_nothing_leaves_the_saved_model_alone(data, tmp_path)
     res = train(data, str(tmp_path), max_steps=4, resume=True, **kw)
     assert res.status == "finished" and res.step == 4 and res.files == [] and _snapshot(tmp_path) == after
 
+
+def test_8bit_adamw_without_bitsandbytes_says_so(data, tmp_path):
+    cfg = TrainConfig.from_dict({**FAST, "data_dir": data, "max_steps": 1, "optimizer": "adamw8bit"})
+    events = []
+    res = Trainer(adapter(), cfg, OutputPaths.under(str(tmp_path)), on_event=events.append).run()
+    sentence = ("8-bit AdamW needs bitsandbytes on a CUDA GPU, which is not available here, so 32-bit AdamW is "
+                "used (more memory).")
+    assert res.report["warnings"] == [sentence]
+    assert [e.message for e in events if e.kind == "status"].count(sentence) == 1
+    res = train(data, str(tmp_path), max_steps=1, optimizer="adamw")
+    assert "warnings" not in res.report
+

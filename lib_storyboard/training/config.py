@@ -41,7 +41,7 @@ class TrainConfig:
     train_text_encoder: bool = False
     text_encoder_lr: float = 5e-5
     weight_decay: float = 1e-2
-    optimizer: str = "adamw"                 # adamw | adamw8bit (falls back to adamw where bitsandbytes is absent)
+    optimizer: str = "adamw"                 # adamw | adamw8bit (needs bitsandbytes + CUDA, else adamw and a warning)
     lr_scheduler: str = "constant"           # constant | cosine
     lr_warmup_steps: int = 0
     max_grad_norm: float = 1.0

@@ -140,7 +140,10 @@ class Trainer:
         te = lora.group("lora_te")
         if te:
             groups.append({"params": te, "lr": cfg.text_encoder_lr, "weight_decay": cfg.weight_decay, "name": "te"})
-        optimizer = _make_optimizer(cfg.optimizer, groups, dev)
+        optimizer, warning = _make_optimizer(cfg.optimizer, groups, dev)
+        if warning:
+            self.report.setdefault("warnings", []).append(warning)
+            self._emit("status", message=warning)
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         scaler = torch.cuda.amp.GradScaler() if prec.scaler else None
 
@@ -316,15 +319,23 @@ class Trainer:
         self._emit("preview", step=step, image=self.last_preview, message=f"Preview at step {step}")
 
 
+ADAMW8BIT_MISSING = ("8-bit AdamW needs bitsandbytes on a CUDA GPU, which is not available here, so 32-bit AdamW "
+                     "is used (more memory).")
+
+
 def _make_optimizer(kind: str, groups, device):
-    if kind == "adamw8bit" and device.type == "cuda":
-        try:
-            import bitsandbytes as bnb
-            return bnb.optim.AdamW8bit(groups)
-        except Exception:   # not installed or no CUDA build: plain AdamW is the same algorithm in 32 bits
-            pass
+    """(optimizer, warning sentence or None)."""
+    warning = None
+    if kind == "adamw8bit":
+        if device.type == "cuda":
+            try:
+                import bitsandbytes as bnb
+                return bnb.optim.AdamW8bit(groups), None
+            except Exception:   # not installed, or a build without CUDA support
+                pass
+        warning = ADAMW8BIT_MISSING   # plain AdamW is the same algorithm with 32-bit moments
     # foreach: one multi-tensor update for the many small LoRA tensors (torch picks it by default on CUDA only).
-    return torch.optim.AdamW(groups, foreach=True)
+    return torch.optim.AdamW(groups, foreach=True), warning
 
 
 def _lr_factor(cfg: TrainConfig, step: int) -> float:
