@@ -92,6 +92,10 @@ def test_token_cap_with_the_real_clip_tokenizer():
                                max_tokens=m) for m in (3, 8, 9, 10, 11)}
     assert capped == {3: "<cu_trg>", 8: "<cu_trg>", 9: "<cu_trg>, red hair", 10: "<cu_trg>, red hair",
                       11: "<cu_trg>, red hair, smile"}
+    # With the trigger's vectors known, its name's 4 ids (cu _ tr g) count as the 8 slots they become.
+    with_vectors = token_counter(load_clip_tokenizer(), {"cu_trg": 8})
+    assert with_vectors("<cu_trg>") == count("<cu_trg>") - 4 + 8 == 10
+    assert with_vectors("<cu_trg>, red hair") == 10 + 3
 
 
 @pytest.mark.parametrize("kw, msg", [

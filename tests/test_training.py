@@ -250,3 +250,34 @@ def test_8bit_adamw_without_bitsandbytes_says_so(data, tmp_path):
     res = train(data, str(tmp_path), max_steps=1, optimizer="adamw")
     assert "warnings" not in res.report
 
+
+def test_long_captions_are_capped_once_before_any_adapter_sees_them(tmp_path):
+    from lib_storyboard.dataset.captions import MAX_TOKENS, token_counter
+
+    data = tmp_path / "data"
+    write_dataset(str(data), 1, 64, 0)
+    long_tags = [f"prop number {i}" for i in range(200)]
+    for txt in data.glob("*.txt"):
+        txt.write_text(txt.read_text().strip() + ", " + ", ".join(long_tags) + "\n")
+    ad = adapter()
+    seen = []
+    encode = ad.encode_text
+    ad.encode_text = lambda captions, tokens: (seen.extend(captions), encode(captions, tokens))[1]
+    cfg = TrainConfig.from_dict({**FAST, "data_dir": str(data), "max_steps": 3, "vectors_per_token": 8,
+                                 "caption_dropout": 0.0, "shuffle_tags": False})
+    Trainer(ad, cfg, OutputPaths.under(str(tmp_path / "out"))).run()
+    tok = ad.tokenizer
+    vectors = {s.stem: 8 for s in shots.SHOTS}
+    count = token_counter(tok, vectors)
+    assert len(seen) >= 3
+    for cap in seen:
+        parts = cap.split(", ")
+        assert parts[0] in shots.TRIGGERS and parts[-1] in long_tags        # trigger first, whole tags only
+        n = count(cap)
+        assert n <= MAX_TOKENS and n > len(tok(cap, add_special_tokens=False).input_ids)  # 8 vectors > 4 ids
+        following = long_tags[long_tags.index(parts[-1]) + 1]
+        assert count(f"{cap}, {following}") > MAX_TOKENS  # the longest run of tags that fits
+        # One 75-token chunk: A1111 does not split it and the diffusers layout does not cut it, so the
+        # A1111 and diffusers adapters encode the same text.
+        rows, splices = layout(tok, [cap], vectors)
+        assert rows[0][n + 1] == tok.eos_token_id and len(splices) == 1

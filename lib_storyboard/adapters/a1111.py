@@ -60,6 +60,10 @@ class A1111Adapter(ModelAdapter):
     def weight_dtype(self) -> torch.dtype:
         return next(self.m.model.diffusion_model.parameters()).dtype
 
+    @property
+    def tokenizer(self):
+        return self.m.cond_stage_model.wrapped.tokenizer
+
     # -- training mode ------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def training(self, gradient_checkpointing: bool):

@@ -7,6 +7,7 @@ means a model trained standalone behaves the same when its files are used in A11
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 CHUNK = 75  # tokens between BOS and EOS
 
@@ -18,28 +19,50 @@ class Splice:
     stem: str
 
 
+@lru_cache(maxsize=16)
+def _names(tokenizer, stems: tuple) -> list[tuple[list[int], str]]:
+    return sorted(((tokenizer(stem, add_special_tokens=False).input_ids, stem) for stem in stems),
+                  key=lambda x: -len(x[0]))
+
+
+def _expand(tokenizer, text: str, vector_counts: dict[str, int]):
+    """The token ids of `text`, with each embedding name found in them (by id sequence, longest first, as the host
+    matches) given as its stem instead."""
+    names = _names(tokenizer, tuple(vector_counts))
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    i = 0
+    while i < len(ids):
+        for seq, stem in names:
+            if ids[i:i + len(seq)] == seq:
+                yield stem
+                i += len(seq)
+                break
+        else:
+            yield ids[i]
+            i += 1
+
+
+def token_count(tokenizer, text: str, vector_counts: dict[str, int]) -> int:
+    """How many of the 75 positions `text` fills once each embedding name becomes its vectors' slots."""
+    return sum(vector_counts[x] if isinstance(x, str) else 1 for x in _expand(tokenizer, text, vector_counts))
+
+
 def layout(tokenizer, captions: list[str], vector_counts: dict[str, int]) -> tuple[list[list[int]], list[Splice]]:
     """Token ids (B × 77) with placeholder slots, and where each stem's vectors go. Text past one chunk is cut."""
-    name_ids = sorted(((tokenizer(stem, add_special_tokens=False).input_ids, stem) for stem in vector_counts),
-                      key=lambda x: -len(x[0]))
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     rows, splices = [], []
     for r, text in enumerate(captions):
-        ids = tokenizer(text, add_special_tokens=False).input_ids
         out: list[int] = []
-        i = 0
-        while i < len(ids) and len(out) < CHUNK:
-            for seq, stem in name_ids:
-                if ids[i:i + len(seq)] == seq:
-                    n = vector_counts[stem]
-                    if len(out) + n <= CHUNK:
-                        splices.append(Splice(r, 1 + len(out), stem))
-                        out.extend([0] * n)
-                    i += len(seq)
-                    break
+        for x in _expand(tokenizer, text, vector_counts):
+            if len(out) >= CHUNK:
+                break
+            if isinstance(x, str):
+                n = vector_counts[x]
+                if len(out) + n <= CHUNK:
+                    splices.append(Splice(r, 1 + len(out), x))
+                    out.extend([0] * n)
             else:
-                out.append(ids[i])
-                i += 1
+                out.append(x)
         rows.append([bos] + out + [eos] * (CHUNK - len(out) + 1))
     return rows, splices
 

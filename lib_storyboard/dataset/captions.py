@@ -8,12 +8,15 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-MAX_TOKENS = 75  # CLIP's 77 positions less the start and end tokens
+from ..adapters.text_splice import CHUNK as MAX_TOKENS  # CLIP's 77 positions less the start and end tokens
+from ..adapters.text_splice import token_count
 
 
-def token_counter(tokenizer) -> Callable[[str], int]:
-    """A `count_tokens` for build_caption from a transformers CLIP tokenizer (start/end tokens not counted)."""
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def token_counter(tokenizer, vector_counts: dict[str, int] | None = None) -> Callable[[str], int]:
+    """A `count_tokens` for build_caption from a transformers CLIP tokenizer: the positions a caption fills, start
+    and end tokens not counted, each embedding name in `vector_counts` counted as its vectors' slots (as the host
+    and the diffusers adapter lay it out). Within MAX_TOKENS, A1111 makes one chunk and diffusers cuts nothing."""
+    return lambda text: token_count(tokenizer, text, vector_counts or {})
 
 
 def build_caption(trigger: str, tags: list[str], *, shuffle: bool, rng: random.Random, keep_tags: int = 0,

@@ -21,6 +21,7 @@ class ModelAdapter:
     vae_scale_factor: int       # image pixels per latent pixel (8 for SD1.5)
     parameterization: str       # "eps" or "v"
     weight_dtype: torch.dtype   # dtype of the frozen model's weights (the precision decision depends on it)
+    tokenizer: object           # the model's CLIP tokenizer (transformers), for caption token counts
     model_name: str = ""        # checkpoint name recorded in metadata
     model_hash: str = ""        # checkpoint short hash recorded in metadata
 

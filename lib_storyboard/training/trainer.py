@@ -17,7 +17,7 @@ import torch
 
 from .. import shots
 from ..dataset.buckets import BucketBatcher, fit_to_bucket, make_buckets, nearest_bucket
-from ..dataset.captions import build_caption
+from ..dataset.captions import build_caption, token_counter
 from ..dataset.images import BadImage, load_rgb
 from ..dataset.scan import DatasetError, scan_folder
 from .adapter import ModelAdapter
@@ -128,6 +128,9 @@ class Trainer:
         self.prepare_data()
         if self.stopped_caching:
             return self._nothing_learned("interrupted", 0, "Interrupted while caching latents")
+        # The one place captions are capped, before any adapter encodes them: past one 75-token chunk A1111 would
+        # split the text and diffusers cut it, so the two would train on different conditioning.
+        count_tokens = token_counter(ad.tokenizer, {s.stem: cfg.vectors_per_token for s in shots.SHOTS})
 
         tokens = {s.stem: torch.nn.Parameter(ad.token_init(cfg.init_words.get(s.stem, s.init_words),
                                                            cfg.vectors_per_token).to(dev))
@@ -182,7 +185,8 @@ class Trainer:
                                    else lr * _lr_factor(cfg, step))
                     captions = [build_caption(shots.BY_KEY[self.items[i].shot_key].trigger, self.items[i].tags,
                                               shuffle=cfg.shuffle_tags, rng=cap_rng, keep_tags=cfg.keep_tags,
-                                              tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout)
+                                              tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout,
+                                              count_tokens=count_tokens)
                                 for i in idx]
                     mean = torch.stack([self.means[i] for i in idx])
                     std = torch.stack([self.stds[i] for i in idx])
