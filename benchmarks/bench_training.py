@@ -1,10 +1,13 @@
-"""Trainer overhead: one training step against a bare UNet forward+backward of the same batch, and VAE encodes per epoch.
+"""Trainer overhead: one training step against a bare UNet forward+backward of the same batch, and VAE encodes per epoch
+(counted at the adapter).
 
     python benchmarks/bench_training.py [--model sd15.safetensors] [--resolution 64] [--batch 4] [--steps 30]
+                                        [--threads 1]
 
 Without --model it uses the tiny real-architecture SD1.5 parts (random weights). Prints figures; asserts nothing.
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -32,7 +35,9 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--per-shot", type=int, default=8)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (tiny models spin rather than compute on more)")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
     dtype = load_dtype("auto", torch.device(a.device).type)
     ad = load_single_file(a.model, a.device, dtype) if a.model else \
         DiffusersSD15.from_components(tiny_components(), device=a.device, weight_dtype=dtype)
@@ -41,12 +46,32 @@ def main():
     cfg = TrainConfig.from_dict(dict(name="bench", data_dir=os.path.join(work, "data"), resolution=a.resolution,
                                      batch_size=a.batch, max_steps=a.steps, rank=8, alpha=8.0, vectors_per_token=2,
                                      bucket_step=min(64, a.resolution)))
-    stamps = []
-    trainer = Trainer(ad, cfg, OutputPaths.under(os.path.join(work, "out")),
-                      on_event=lambda e: stamps.append(time.perf_counter()) if e.kind == "step" else None)
+    stamps, training = [], []
+
+    def on_event(e):
+        if e.kind == "step":
+            stamps.append(time.perf_counter())
+        elif e.kind == "status" and e.message == "Training":
+            training.append(True)
+
+    # Each VAE encode is counted at the adapter where it happens: before training (caching latents) or in the
+    # epoch of the step under way (the trainer's batcher gives the same number of batches every epoch).
+    caching_encodes, epoch_encodes = [], []
+    encode = ad.encode_images
+
+    def counting_encode(pixels):
+        if training:
+            epoch_encodes.append(len(stamps) // len(trainer.batcher))
+        else:
+            caching_encodes.append(1)
+        return encode(pixels)
+    ad.encode_images = counting_encode
+    trainer = Trainer(ad, cfg, OutputPaths.under(os.path.join(work, "out")), on_event=on_event)
     result = trainer.run()
+    ad.encode_images = encode
     n_images = result.report["used"]
-    epochs = a.steps * a.batch / n_images
+    epochs = math.ceil(result.step / len(trainer.batcher))
+    per_epoch = [epoch_encodes.count(k) for k in range(epochs)]
     warm = stamps[len(stamps) // 3:]
     step_s = (warm[-1] - warm[0]) / max(1, len(warm) - 1)
 
@@ -77,8 +102,9 @@ def main():
     print(f"trainer step      {step_s * 1000:8.1f} ms  (mean over steps {len(stamps) - len(warm) + 1}-{len(stamps)})")
     print(f"bare fwd+bwd      {bare * 1000:8.1f} ms  (median)")
     print(f"ratio             {step_s / bare:8.2f}")
-    print(f"VAE encodes       {result.vae_encodes} for {n_images} images over {epochs:.1f} epochs: "
-          f"{result.vae_encodes} in the first epoch, 0 in each later one (latents cached)")
+    print(f"VAE encodes       {len(caching_encodes)} before training for {n_images} images; in each of the "
+          f"{epochs} epochs ({len(trainer.batcher)} batches each) of {result.step} steps: "
+          f"{', '.join(map(str, per_epoch))}")
 
 
 if __name__ == "__main__":
