@@ -40,18 +40,18 @@ def test_api_form_parses_and_never_mutates_its_input():
 
 
 @pytest.mark.parametrize("bad, pattern", [
-    ({"detecter": "x.pt"}, r"pass 2: unknown field 'detecter'\."),
-    ({"confidence": 1.5}, r"pass 2: field 'confidence': .*less than or equal to 1"),
-    ({"denoise": "much"}, r"pass 2: field 'denoise': .*float"),
-    ({"merge": "union"}, r"pass 2: field 'merge': unexpected value; permitted: 'none', 'merge', 'merge_invert'"),
-    ({"order": "random"}, r"pass 2: field 'order'"),
-    ({"top_k": 2.5}, r"pass 2: field 'top_k': must be a whole number"),
-    ({"padding": True}, r"pass 2: field 'padding': must be a whole number"),
-    ({"inpaint_width": 500}, r"pass 2: field 'inpaint_width': must be a multiple of 8"),
-    ({"inpaint_height": 32}, r"pass 2: field 'inpaint_height': .*greater than or equal to 64"),
-    ({"min_ratio": 0.5, "max_ratio": 0.1}, r"pass 2: min_ratio must not exceed max_ratio"),
-    ({"steps": 0}, r"pass 2: field 'steps'"),
-    ({"detector": ""}, r"pass 2: field 'detector'"),
+    ({"detecter": "x.pt"}, r"pass 2: 'detecter' is not a detailer pass option\."),
+    ({"confidence": 1.5}, r"pass 2: 'confidence' must be between 0 and 1\."),
+    ({"denoise": "much"}, r"pass 2: 'denoise' must be a number, not 'much'\."),
+    ({"merge": "union"}, r"pass 2: 'merge' must be one of 'none', 'merge', 'merge_invert', not 'union'\."),
+    ({"order": "random"}, r"pass 2: 'order' must be one of"),
+    ({"top_k": 2.5}, r"pass 2: 'top_k' must be an integer, not 2\.5\."),
+    ({"padding": True}, r"pass 2: 'padding' must be an integer, not True\."),
+    ({"inpaint_width": 500}, r"pass 2: 'inpaint_width' must be a multiple of 8\."),
+    ({"inpaint_height": 32}, r"pass 2: 'inpaint_height' must be between 64 and 2048\."),
+    ({"min_ratio": 0.5, "max_ratio": 0.1}, r"pass 2: 'max_ratio' must not be below min_ratio\."),
+    ({"steps": 0}, r"pass 2: 'steps' must be between 1 and 150\."),
+    ({"detector": ""}, r"pass 2: 'detector' must not be empty\."),
     ("face_yolov8n.pt", r"pass 2: expected a settings object, got str"),
 ])
 def test_bad_values_name_the_pass_and_field(bad, pattern):
@@ -103,7 +103,7 @@ def test_infotext_entries_per_pass_round_trip():
     assert from_infotext(params) == [(1, passes[0]), (3, passes[2])]
     with pytest.raises(DetailerArgsError, match="pass 4: the infotext value is not valid JSON"):
         from_infotext({"Storyboard detailer 4": "{broken"})
-    with pytest.raises(DetailerArgsError, match="pass 2: unknown field 'zzz'"):
+    with pytest.raises(DetailerArgsError, match="pass 2: 'zzz' is not a detailer pass option"):
         from_infotext({"Storyboard detailer 2": '{"zzz": 1}'})
 
 
@@ -125,7 +125,7 @@ def test_script_slots_with_detail_only_switch():
     with pytest.raises(DetailerArgsError, match="3 passes were given but this host allows at most 2"):
         parse_script_args([True, p1, p1, p1], max_passes=2, strict=True)
     parse_script_args([True, p1, p1, p1], max_passes=2)  # the host's own slots are never over-long; no error
-    with pytest.raises(DetailerArgsError, match="pass 1: field 'denoise'"):
+    with pytest.raises(DetailerArgsError, match="pass 1: 'denoise' must be between"):
         parse_script_args([False, {"denoise": 3}, True])
 
 

@@ -142,7 +142,7 @@ def test_config_errors_name_each_field():
     assert cfg.gradient_checkpointing and cfg.rank == 6      # the user's value wins over the preset
     with pytest.raises(ConfigError) as e:
         TrainConfig.from_dict({"min_timestep": 800, "max_timestep": 700})
-    assert set(e.value.errors) == {"min_timestep"}
+    assert set(e.value.errors) == {"max_timestep"}
 
 
 def test_splice_layout_matches_the_hosts_token_matching():

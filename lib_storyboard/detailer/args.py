@@ -1,23 +1,19 @@
-"""The settings of one detailer pass, validated; the API argument form; the JSON schema; the infotext form.
-
-Imports only pydantic's v1 API, which pydantic 2 still ships as `pydantic.v1`, so the same model runs on the
-host's pydantic 1.10 and on hosts with pydantic 2. Unknown keys are refused: a typo in an API call must not be
-silently ignored.
+"""The settings of one detailer pass, validated (the project's one options style, `lib_storyboard.options`); the
+API argument form; the JSON schema; the infotext form. Each field declares its UI label, range and step once; the
+accordion's widgets read them.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Any, Literal
+from collections.abc import Mapping, Sequence
 
-try:
-    from pydantic.v1 import BaseModel, Extra, Field, ValidationError, root_validator, validator
-except ImportError:  # pydantic < 1.10.17 has no v1 namespace
-    from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator  # type: ignore
-
+from ..options import Options, OptionsError, option, validator
 from .masks import MERGE_MODES, ORDERS, TOP_K_BY
 
 SCRIPT_TITLE = "Storyboard detailer"
+DETAIL_ONLY_KEY = f"{SCRIPT_TITLE} detail-only"   # the infotext key of img2img's detail-only mode
 REGION_KINDS = ("auto", "face", "hand", "person", "other")
 
 
@@ -25,55 +21,55 @@ class DetailerArgsError(ValueError):
     """Bad detailer arguments; the message is one sentence naming the pass and the field."""
 
 
-class PassArgs(BaseModel):
+class PassArgs(Options):
     """One detailer pass: which detector, how its masks are shaped, and how each region is redrawn."""
 
-    enabled: bool = Field(True, description="Run this pass.")
-    detector: str = Field("face_yolov8n.pt", min_length=1,
-                          description="A mediapipe model name or a YOLO .pt file name (see /detailer/models).")
-    classes: str = Field("", description="Comma-separated labels to keep, for multi-class YOLO models.")
-    region_kind: Literal["auto", "face", "hand", "person", "other"] = Field(
-        "auto", description="What the regions are, for the shot-token swap; auto guesses from the detector name.")
-    confidence: float = Field(0.3, ge=0.0, le=1.0, description="Minimum detection confidence.")
-    top_k: int = Field(0, ge=0, le=100, description="Keep only the k best detections (0: all).")
-    top_k_by: Literal["area", "confidence"] = Field("area", description="What 'best' means for top_k.")
-    min_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Smallest box area, as a fraction of the image.")
-    max_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Largest box area, as a fraction of the image.")
-    order: Literal["none", "left_to_right", "area", "confidence"] = Field(
-        "left_to_right", description="Region order, which decides which [SEP] prompt each region gets.")
-    dilate_erode: int = Field(4, ge=-128, le=128, description="Grow (>0) or shrink (<0) each mask, in pixels.")
-    x_offset: int = Field(0, ge=-512, le=512, description="Move masks right (>0) or left, in pixels.")
-    y_offset: int = Field(0, ge=-512, le=512, description="Move masks up (>0) or down, in pixels.")
-    merge: Literal["none", "merge", "merge_invert"] = Field(
-        "none", description="Inpaint each region alone, all as one, or everything but them.")
-    mask_blur: int = Field(4, ge=0, le=64, description="Feather of the pasted region's edge, in pixels.")
-    prompt: str = Field("", description="Empty: the main prompt. [PROMPT] inserts it, [SEP] splits per region, "
-                                        "[SKIP] skips a region.")
-    negative_prompt: str = Field("", description="Empty: the main negative prompt; [PROMPT] and [SEP] as above.")
-    denoise: float = Field(0.4, ge=0.0, le=1.0, description="Denoising strength of the region inpaint.")
-    inpaint_only_masked: bool = Field(True, description="Redraw a padded crop around the region at inpaint size.")
-    padding: int = Field(32, ge=0, le=512, description="Context around the region in the crop, in pixels.")
-    inpaint_width: int = Field(512, ge=64, le=2048, description="Inpaint width (multiple of 8).")
-    inpaint_height: int = Field(512, ge=64, le=2048, description="Inpaint height (multiple of 8).")
-    match_box: bool = Field(False, description="Use the crop's aspect ratio at the area of width x height.")
-    steps: Optional[int] = Field(None, ge=1, le=150, description="Override the sampling steps (null: main's).")
-    cfg_scale: Optional[float] = Field(None, ge=0.0, le=30.0, description="Override the CFG scale (null: main's).")
-    sampler: Optional[str] = Field(None, min_length=1, description="Override the sampler name (null: main's).")
-    clip_skip: Optional[int] = Field(None, ge=1, le=12, description="Override the CLIP skip (null: main's).")
-    shot_swap: bool = Field(True, description="Face regions get <cu_trg>, hand regions lose the shot token.")
+    _what = "detailer pass option"
 
-    class Config:
-        extra = Extra.forbid
-        validate_assignment = True
-        allow_mutation = False
-
-    @validator("top_k", "dilate_erode", "x_offset", "y_offset", "mask_blur", "padding", "inpaint_width",
-               "inpaint_height", "steps", "clip_skip", pre=True)
-    def _whole_number(cls, v: Any) -> Any:
-        # pydantic 1 would turn 3.7 into 3 and True into 1 without a word.
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-            raise ValueError("must be a whole number")
-        return v
+    enabled: bool = option(True, "Pass on", "Run this pass.")
+    detector: str = option("face_yolov8n.pt", "Detector", "A mediapipe model name or a YOLO .pt file name (see "
+                           "/detailer/models).", min_length=1)
+    classes: str = option("", "Classes (multi-class YOLO, comma-separated)", "Labels to keep, for multi-class YOLO.")
+    region_kind: Literal["auto", "face", "hand", "person", "other"] = option(
+        "auto", "Regions are", "What the regions are, for the shot-token swap; auto guesses from the detector name.",
+        widget="dropdown")
+    confidence: float = option(0.3, "Confidence", "Minimum detection confidence.", ge=0.0, le=1.0, step=0.01)
+    top_k: int = option(0, "Keep the k best (0: all)", "Keep only the k best detections (0: all).", ge=0, le=100)
+    top_k_by: Literal["area", "confidence"] = option("area", "Best by", "What 'best' means for top_k.")
+    min_ratio: float = option(0.0, "Min area ratio", "Smallest box area, as a fraction of the image.", ge=0.0,
+                              le=1.0, step=0.001)
+    max_ratio: float = option(1.0, "Max area ratio", "Largest box area, as a fraction of the image.", ge=0.0,
+                              le=1.0, step=0.001)
+    order: Literal["none", "left_to_right", "area", "confidence"] = option(
+        "left_to_right", "Region order", "Region order, which decides which [SEP] prompt each region gets.",
+        widget="dropdown")
+    dilate_erode: int = option(4, "Dilate (+) / erode (-)", "Grow (>0) or shrink (<0) each mask, in pixels.",
+                               ge=-128, le=128)
+    x_offset: int = option(0, "X offset", "Move masks right (>0) or left, in pixels.", ge=-512, le=512)
+    y_offset: int = option(0, "Y offset", "Move masks up (>0) or down, in pixels.", ge=-512, le=512)
+    merge: Literal["none", "merge", "merge_invert"] = option(
+        "none", "Masks", "Inpaint each region alone, all as one, or everything but them.")
+    mask_blur: int = option(4, "Mask blur", "Feather of the pasted region's edge, in pixels.", ge=0, le=64)
+    prompt: str = option("", "Prompt (empty: main prompt; [PROMPT], [SEP], [SKIP])",
+                         "Empty: the main prompt. [PROMPT] inserts it, [SEP] splits per region, [SKIP] skips a "
+                         "region.", lines=2)
+    negative_prompt: str = option("", "Negative prompt (empty: main)",
+                                  "Empty: the main negative prompt; [PROMPT] and [SEP] as above.")
+    denoise: float = option(0.4, "Denoising strength", "Denoising strength of the region inpaint.", ge=0.0, le=1.0,
+                            step=0.01)
+    inpaint_only_masked: bool = option(True, "Only masked", "Redraw a padded crop around the region at inpaint size.")
+    padding: int = option(32, "Padding", "Context around the region in the crop, in pixels.", ge=0, le=512, step=4)
+    inpaint_width: int = option(512, "Inpaint width", "Inpaint width (multiple of 8).", ge=64, le=2048, step=8)
+    inpaint_height: int = option(512, "Inpaint height", "Inpaint height (multiple of 8).", ge=64, le=2048, step=8)
+    match_box: bool = option(False, "Match the box's aspect ratio",
+                             "Use the crop's aspect ratio at the area of width x height.")
+    steps: int | None = option(None, "Steps", "Override the sampling steps (null: main's).", ge=1, le=150)
+    cfg_scale: float | None = option(None, "CFG scale", "Override the CFG scale (null: main's).", ge=0.0, le=30.0,
+                                     step=0.5)
+    sampler: str | None = option(None, "Sampler", "Override the sampler name (null: main's).", min_length=1)
+    clip_skip: int | None = option(None, "CLIP skip", "Override the CLIP skip (null: main's).", ge=1, le=12)
+    shot_swap: bool = option(True, "Shot-token swap (face: <cu_trg>, hand: none)",
+                             "Face regions get <cu_trg>, hand regions lose the shot token.")
 
     @validator("inpaint_width", "inpaint_height")
     def _multiple_of_8(cls, v: int) -> int:
@@ -81,13 +77,13 @@ class PassArgs(BaseModel):
             raise ValueError("must be a multiple of 8")
         return v
 
-    @root_validator(skip_on_failure=True)
-    def _ratio_order(cls, values: dict) -> dict:
-        if values["min_ratio"] > values["max_ratio"]:
-            raise ValueError("min_ratio must not exceed max_ratio")
-        return values
+    @validator("max_ratio")
+    def _ratio_order(cls, v: float, values: dict) -> float:
+        if values.get("min_ratio", 0.0) > v:
+            raise ValueError("must not be below min_ratio")
+        return v
 
-    def class_list(self) -> List[str]:
+    def class_list(self) -> list[str]:
         return [c.strip() for c in self.classes.split(",") if c.strip()]
 
     def kind(self) -> str:
@@ -100,26 +96,11 @@ class PassArgs(BaseModel):
                 return k
         return "other"
 
-    def non_defaults(self) -> dict:
-        defaults = PassArgs()
-        return {k: v for k, v in self.dict().items() if v != getattr(defaults, k)}
-
 
 # Keep the Literal choices and the mask module's vocabularies the same list.
 assert set(TOP_K_BY) == set(PassArgs.__fields__["top_k_by"].type_.__args__)
 assert set(ORDERS) == set(PassArgs.__fields__["order"].type_.__args__)
 assert set(MERGE_MODES) == set(PassArgs.__fields__["merge"].type_.__args__)
-
-
-def _sentence(err: ValidationError, where: str) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"] if p != "__root__")
-    msg = first["msg"]
-    if first["type"] == "value_error.extra":
-        return f"{where}: unknown field {field!r}."
-    if field:
-        return f"{where}: field {field!r}: {msg}."
-    return f"{where}: {msg}."
 
 
 def parse_pass(data: Any, number: int = 1) -> PassArgs:
@@ -130,19 +111,19 @@ def parse_pass(data: Any, number: int = 1) -> PassArgs:
     if not isinstance(data, Mapping):
         raise DetailerArgsError(f"{where}: expected a settings object, got {type(data).__name__}.")
     try:
-        return PassArgs(**dict(data))
-    except ValidationError as e:
-        raise DetailerArgsError(_sentence(e, where)) from None
+        return PassArgs.from_dict(dict(data))
+    except OptionsError as e:
+        raise DetailerArgsError(f"{where}: {next(iter(e.errors.values()))}") from None
 
 
-def parse_api_args(args: Sequence[Any]) -> Tuple[bool, List[PassArgs]]:
+def parse_api_args(args: Sequence[Any]) -> tuple[bool, list[PassArgs]]:
     """`[enabled, {pass 1}, {pass 2}, ...]` → (enabled, passes). A missing leading bool means enabled; `None`
     entries (slots the API left at no value) are skipped. The input list and dicts are never modified."""
     items = list(args or [])
     enabled = True
     if items and isinstance(items[0], bool):
         enabled = items.pop(0)
-    passes: List[PassArgs] = []
+    passes: list[PassArgs] = []
     for i, item in enumerate(items, 1):
         if item is None:
             continue
@@ -158,7 +139,7 @@ class DetailerRun:
     """Everything one generation asks of the detailer: the master switch, the passes, and detail-only mode."""
 
     enabled: bool = False
-    passes: List[PassArgs] = field(default_factory=list)
+    passes: list[PassArgs] = field(default_factory=list)
     detail_only: bool = False   # img2img: skip the base pass and detail the init image itself
 
     @property
@@ -166,7 +147,7 @@ class DetailerRun:
         return self.enabled and any(p.enabled for p in self.passes)
 
 
-def parse_script_args(args: Sequence[Any], max_passes: Optional[int] = None, strict: bool = False) -> DetailerRun:
+def parse_script_args(args: Sequence[Any], max_passes: int | None = None, strict: bool = False) -> DetailerRun:
     """The script's argument slots `[enabled, {pass 1}, ..., {pass N}, detail_only]` → a `DetailerRun`.
 
     A boolean after the passes is the detail-only switch, wherever it sits: an API call may send
@@ -189,7 +170,7 @@ def parse_script_args(args: Sequence[Any], max_passes: Optional[int] = None, str
     return DetailerRun(enabled, passes, detail_only)
 
 
-def json_schema(max_passes: Optional[int] = None) -> dict:
+def json_schema(max_passes: int | None = None) -> dict:
     """JSON schema of the API argument list, for `GET /storyboard/v1/detailer/schema`."""
     schema = {
         "title": SCRIPT_TITLE,
@@ -230,7 +211,7 @@ def to_infotext(passes: Sequence[PassArgs]) -> dict:
     return {f"{INFOTEXT_KEY} {i}": pass_to_infotext(p) for i, p in enumerate(passes, 1) if p.enabled}
 
 
-def from_infotext(params: Mapping[str, str]) -> List[Tuple[int, PassArgs]]:
+def from_infotext(params: Mapping[str, str]) -> list[tuple[int, PassArgs]]:
     """(pass number, settings) for every detailer entry found among parsed infotext `params`."""
     out = []
     prefix = INFOTEXT_KEY + " "

@@ -1,155 +1,13 @@
-"""Every training option in one validated object, the presets, and the checks that turn bad values into sentences."""
+"""Every training option in one validated object (label, range and help declared with each field), and the presets."""
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field
+from typing import Literal
 
+from ..options import Options, OptionsError, option, validator
 from ..shots import SHOTS
 
-
-class ConfigError(ValueError):
-    """Bad training options; `errors` maps each field to one sentence."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = dict(errors)
-        super().__init__(" ".join(self.errors.values()))
-
-
-@dataclass
-class TrainConfig:
-    name: str = "storyboard"                 # output name: LoRA file stem, state folder
-    data_dir: str = ""
-    preset: str = "balanced"
-    resolution: int = 512
-    bucketing: bool = True
-    bucket_step: int = 64
-    max_bucket_ratio: float = 2.0
-    batch_size: int = 1
-    max_steps: int = 1000
-    seed: int = 1234
-    # tokens (pivotal tuning)
-    vectors_per_token: int = 2
-    init_words: dict = field(default_factory=lambda: {s.stem: s.init_words for s in SHOTS})
-    ti_lr: float = 5e-3
-    ti_frac: float = 0.5                     # the embedding phase ends at this fraction of the run
-    # LoRA
-    rank: int = 8
-    alpha: float = 8.0
-    lora_dropout: float = 0.0
-    unet_lr: float = 1e-4
-    train_text_encoder: bool = False
-    text_encoder_lr: float = 5e-5
-    weight_decay: float = 1e-2
-    optimizer: str = "adamw"                 # adamw | adamw8bit (needs bitsandbytes + CUDA, else adamw and a warning)
-    lr_scheduler: str = "constant"           # constant | cosine
-    lr_warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    # loss
-    min_snr_gamma: float = 5.0               # 0 turns min-SNR weighting off
-    noise_offset: float = 0.0
-    # Training timesteps are drawn from [min_timestep, max_timestep] (kohya's options). Framing is decided at the
-    # noisy end of sampling, so shot tokens learn faster when the low-noise steps are left out.
-    min_timestep: int = 0
-    max_timestep: int = 999
-    # captions
-    shuffle_tags: bool = True
-    keep_tags: int = 0
-    tag_dropout: float = 0.0
-    caption_dropout: float = 0.05
-    clip_skip: int = 1
-    # speed / memory
-    gradient_checkpointing: bool = False
-    precision: str = "auto"                  # auto | fp32 | fp16 | bf16; CPU trains in fp32 (see precision.py)
-    # outputs and previews
-    save_every: int = 0                      # 0: only at the end (and on interrupt)
-    preview_every: int = 0                   # 0: no previews during training
-    preview_prompt: str = "a sketch of a person standing"
-    preview_seeds: tuple = (1, 2)
-    preview_steps: int = 20
-    preview_cfg: float = 7.0
-    description: str = ""
-    resume: bool = False
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["preview_seeds"] = list(self.preview_seeds)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """Build from JSON-like input; unknown keys and bad values raise ConfigError naming each field."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        errors = {k: f"'{k}' is not a training option." for k in data if k not in known}
-        base = cls()
-        preset = data.get("preset", base.preset)
-        if preset in PRESETS:
-            for k, v in PRESETS[preset].items():
-                setattr(base, k, v)
-        values = {}
-        for k, v in data.items():
-            if k not in known:
-                continue
-            default = getattr(base, k)
-            try:
-                values[k] = _coerce(v, default)
-            except (TypeError, ValueError):
-                errors[k] = f"'{k}' must be {_kind(default)}, not {v!r}."
-        cfg = dataclasses.replace(base, **values)
-        try:
-            cfg.validate()
-        except ConfigError as e:   # report every bad field at once, not the first kind found
-            errors = {**e.errors, **errors}
-        if errors:
-            raise ConfigError(errors)
-        return cfg
-
-    def validate(self) -> None:
-        e = {}
-        if not SAFE_NAME.fullmatch(self.name or "") or self.name.upper() in _WINDOWS_RESERVED:
-            e["name"] = ("The model name must be 1-64 letters, digits, '-', '_' or '.', start with a letter or digit, "
-                         "and be a valid file name.")
-        if self.preset not in PRESETS:
-            e["preset"] = f"Unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}."
-        if not 64 <= self.resolution <= 2048 or self.resolution % 8:
-            e["resolution"] = "The resolution must be a multiple of 8 between 64 and 2048."
-        if self.bucket_step < 8 or self.bucket_step % 8:
-            e["bucket_step"] = "The bucket step must be a positive multiple of 8."
-        elif self.resolution % self.bucket_step:
-            e["bucket_step"] = f"The resolution ({self.resolution}) must be a multiple of the bucket step."
-        if not 1.0 <= self.max_bucket_ratio <= 4.0:
-            e["max_bucket_ratio"] = "The bucket aspect ratio limit must be between 1 and 4."
-        for k, lo, hi in (("batch_size", 1, 256), ("max_steps", 1, 1_000_000), ("vectors_per_token", 1, 16),
-                          ("rank", 1, 256), ("clip_skip", 1, 12), ("preview_steps", 1, 150),
-                          ("keep_tags", 0, 100), ("lr_warmup_steps", 0, 1_000_000)):
-            if not lo <= getattr(self, k) <= hi:
-                e[k] = f"'{k}' must be between {lo} and {hi}."
-        for k in ("save_every", "preview_every"):
-            if getattr(self, k) < 0:
-                e[k] = f"'{k}' must be 0 (off) or a positive number of steps."
-        for k in ("ti_frac", "lora_dropout", "tag_dropout", "caption_dropout"):
-            if not 0.0 <= getattr(self, k) <= 1.0:
-                e[k] = f"'{k}' must be between 0 and 1."
-        for k in ("ti_lr", "unet_lr", "text_encoder_lr", "weight_decay", "min_snr_gamma", "noise_offset",
-                  "max_grad_norm", "alpha", "preview_cfg"):
-            if getattr(self, k) < 0:
-                e[k] = f"'{k}' must not be negative."
-        if not 0 <= self.min_timestep <= self.max_timestep <= 999:
-            e["min_timestep"] = "Timesteps must satisfy 0 <= min_timestep <= max_timestep <= 999."
-        if self.optimizer not in ("adamw", "adamw8bit"):
-            e["optimizer"] = "The optimizer must be 'adamw' or 'adamw8bit'."
-        if self.lr_scheduler not in ("constant", "cosine"):
-            e["lr_scheduler"] = "The learning-rate schedule must be 'constant' or 'cosine'."
-        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
-            e["precision"] = "The precision must be 'auto', 'fp32', 'fp16' or 'bf16'."
-        if not isinstance(self.init_words, dict) or set(self.init_words) - {s.stem for s in SHOTS} or \
-                not all(isinstance(v, str) and v.strip() for v in self.init_words.values()):
-            e["init_words"] = "init_words maps cu_trg/ms_trg/fs_trg to non-empty words."
-        if not self.preview_seeds or not all(isinstance(s, int) for s in self.preview_seeds):
-            e["preview_seeds"] = "preview_seeds must be a non-empty list of integers."
-        if e:
-            raise ConfigError(e)
-
+ConfigError = OptionsError   # the name the training code and its callers use
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)}
@@ -166,40 +24,119 @@ PRESETS = {
 }
 
 
-def _kind(default) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "text", dict: "an object",
-            tuple: "a list"}.get(type(default), type(default).__name__)
+class TrainConfig(Options):
+    _what = "training option"
 
+    name: str = option("storyboard", "Model name", "LoRA file stem and training-state folder.")
+    data_dir: str = option("", "Dataset folder", "A folder of sketches with .txt tag files.")
+    preset: Literal["low-vram", "balanced", "quality"] = option("balanced", "Preset")
+    resolution: int = option(512, "Resolution", ge=64, le=2048, step=64)
+    bucketing: bool = option(True, "Aspect-ratio bucketing")
+    bucket_step: int = option(64, "Bucket step (pixels)", ge=8, le=512, step=8)
+    max_bucket_ratio: float = option(2.0, "Largest bucket aspect ratio", ge=1.0, le=4.0, step=0.1)
+    batch_size: int = option(1, "Batch size", ge=1, le=256)
+    max_steps: int = option(1000, "Steps", ge=1, le=1_000_000, widget="number")
+    seed: int = option(1234, "Seed", widget="number")
+    # tokens (pivotal tuning)
+    vectors_per_token: int = option(2, "Vectors per token", ge=1, le=16)
+    init_words: dict = option({s.stem: s.init_words for s in SHOTS}, "Initial words of each token")
+    ti_lr: float = option(5e-3, "Token learning rate", ge=0.0)
+    ti_frac: float = option(0.5, "Token phase (fraction of the run)", "The tokens train for this fraction of the "
+                            "run, then only the LoRA (pivotal tuning).", ge=0.0, le=1.0, step=0.05)
+    # LoRA
+    rank: int = option(8, "LoRA rank", ge=1, le=256)
+    alpha: float = option(8.0, "LoRA alpha", ge=0.0)
+    lora_dropout: float = option(0.0, "LoRA dropout", ge=0.0, le=1.0, step=0.05)
+    unet_lr: float = option(1e-4, "LoRA learning rate", ge=0.0)
+    train_text_encoder: bool = option(False, "Text-encoder LoRA")
+    text_encoder_lr: float = option(5e-5, "Text-encoder learning rate", ge=0.0)
+    weight_decay: float = option(1e-2, "Weight decay", ge=0.0)
+    optimizer: Literal["adamw", "adamw8bit"] = option(
+        "adamw", "Optimizer", "adamw8bit needs bitsandbytes on a CUDA GPU, else AdamW runs and a warning says so.")
+    lr_scheduler: Literal["constant", "cosine"] = option("constant", "Learning-rate schedule")
+    lr_warmup_steps: int = option(0, "Warm-up steps", ge=0, le=1_000_000, widget="number")
+    max_grad_norm: float = option(1.0, "Gradient clipping norm (0 = off)", ge=0.0)
+    # loss
+    min_snr_gamma: float = option(5.0, "Min-SNR γ (0 = off)", ge=0.0)
+    noise_offset: float = option(0.0, "Noise offset", ge=0.0)
+    # Framing is decided at the noisy end of sampling, so shot tokens learn faster when the low-noise steps are left
+    # out (kohya's min/max timestep options).
+    min_timestep: int = option(0, "Min timestep (higher: learn composition, not detail)", ge=0, le=999)
+    max_timestep: int = option(999, "Max timestep", ge=0, le=999)
+    # captions
+    shuffle_tags: bool = option(True, "Shuffle tags (trigger stays first)")
+    keep_tags: int = option(0, "Tags kept in place after the trigger", ge=0, le=100)
+    tag_dropout: float = option(0.0, "Tag dropout", ge=0.0, le=1.0, step=0.05)
+    caption_dropout: float = option(0.05, "Caption dropout", ge=0.0, le=1.0, step=0.05)
+    clip_skip: int = option(1, "Clip skip", ge=1, le=12)
+    # speed / memory
+    gradient_checkpointing: bool = option(False, "Gradient checkpointing (less memory, slower)")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = option(
+        "auto", "Precision", "auto follows the checkpoint's weights; CPU trains in fp32 (see training/precision.py).")
+    # outputs and previews
+    save_every: int = option(0, "Save every N steps (0 = at the end)", ge=0, le=1_000_000, widget="number")
+    preview_every: int = option(0, "Preview every N steps (0 = off)", ge=0, le=1_000_000, widget="number")
+    preview_prompt: str = option("a sketch of a person standing", "Preview prompt (after the trigger)")
+    preview_seeds: tuple[int, ...] = option((1, 2), "Preview seeds")
+    preview_steps: int = option(20, "Preview sampling steps", ge=1, le=150)
+    preview_cfg: float = option(7.0, "Preview CFG scale", ge=0.0, le=30.0, step=0.5)
+    description: str = option("", "Description (shown on the Lora card)")
+    resume: bool = option(False, "Resume the saved run of this name")
 
-def _coerce(v, default):
-    if isinstance(default, bool):
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, str) and v.lower() in ("true", "false"):
-            return v.lower() == "true"
-        raise ValueError(v)
-    if isinstance(default, int):
-        if isinstance(v, bool):
-            raise ValueError(v)
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        if isinstance(v, (int, str)):
-            return int(v)
-        raise ValueError(v)
-    if isinstance(default, float):
-        if isinstance(v, bool):
-            raise ValueError(v)
-        return float(v)
-    if isinstance(default, str):
-        if not isinstance(v, str):
-            raise ValueError(v)
+    @validator("name")
+    def _file_name(cls, v: str) -> str:
+        if not SAFE_NAME.fullmatch(v) or v.upper() in _WINDOWS_RESERVED:
+            raise ValueError("The model name must be 1-64 letters, digits, '-', '_' or '.', start with a letter or "
+                             "digit, and be a valid file name.")
         return v
-    if isinstance(default, tuple):
-        if not isinstance(v, (list, tuple)):
-            raise ValueError(v)
-        return tuple(int(x) for x in v)
-    if isinstance(default, dict):
-        if not isinstance(v, dict):
-            raise ValueError(v)
-        return {**default, **v}
-    return v
+
+    @validator("resolution")
+    def _multiple_of_8(cls, v: int) -> int:
+        if v % 8:
+            raise ValueError("The resolution must be a multiple of 8 between 64 and 2048.")
+        return v
+
+    @validator("bucket_step")
+    def _bucket_step(cls, v: int, values: dict) -> int:
+        if v % 8:
+            raise ValueError("The bucket step must be a positive multiple of 8.")
+        if values.get("resolution") and values["resolution"] % v:
+            raise ValueError(f"The resolution ({values['resolution']}) must be a multiple of the bucket step.")
+        return v
+
+    @validator("max_timestep")
+    def _timestep_order(cls, v: int, values: dict) -> int:
+        if values.get("min_timestep", 0) > v:
+            raise ValueError("Timesteps must satisfy 0 <= min_timestep <= max_timestep <= 999.")
+        return v
+
+    @validator("init_words")
+    def _init_words(cls, v: dict) -> dict:
+        stems = {s.stem for s in SHOTS}
+        if set(v) - stems or not all(isinstance(w, str) and w.strip() for w in v.values()):
+            raise ValueError("must map cu_trg, ms_trg and fs_trg to non-empty words")
+        return {**{s.stem: s.init_words for s in SHOTS}, **v}
+
+    @validator("preview_seeds")
+    def _seeds(cls, v: tuple) -> tuple:
+        if not v:
+            raise ValueError("must be a non-empty list of integers")
+        return v
+
+    @classmethod
+    def from_dict(cls, data) -> "TrainConfig":
+        """JSON-like input → a config; the preset's values come first, anything the caller set wins."""
+        if isinstance(data, dict):
+            preset = data.get("preset", cls.__fields__["preset"].default)
+            data = {**PRESETS.get(preset, {}), **data}
+        cfg = super().from_dict(data)
+        return cfg
+
+    def to_dict(self) -> dict:
+        d = self.dict()
+        d["preview_seeds"] = list(self.preview_seeds)
+        return d
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A validated copy with some options changed."""
+        return type(self).from_dict({**self.to_dict(), **changes})

@@ -12,13 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .. import shots
-from ..dataset.buckets import BucketBatcher, fit_to_bucket, make_buckets, nearest_bucket
 from ..dataset.captions import build_caption, token_counter
-from ..dataset.images import BadImage, load_rgb
+from ..dataset.latents import LatentCache, cache_latents
 from ..dataset.scan import DatasetError, scan_folder
 from .adapter import ModelAdapter
 from .config import TrainConfig
@@ -54,84 +52,89 @@ class TrainResult:
     vae_encodes: int
 
 
+@dataclass
+class Run:
+    """Everything one training run changes as it goes: the trainable tensors, the optimizer, the random streams and
+    where it is in the data. `_save` writes it and `_restore` reads it back, so a resumed run continues exactly."""
+    tokens: dict[str, torch.nn.Parameter]
+    lora: LoraSet
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    scaler: torch.cuda.amp.GradScaler | None
+    gen: torch.Generator             # latent sampling, noise and timesteps
+    cap_rng: random.Random           # caption shuffling and dropout
+    started: float
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0                     # next batch within the epoch
+    first_step: int = 0              # where this run started (a resumed run starts at the saved step)
+    loss_ema: float | None = None
+
+
 class Trainer:
     def __init__(self, adapter: ModelAdapter, cfg: TrainConfig, paths: OutputPaths,
                  on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None):
         self.ad, self.cfg, self.paths = adapter, cfg, paths
         self.on_event = on_event or (lambda e: None)
         self.should_stop = should_stop or (lambda: False)
-        self.vae_encodes = 0
         self.report: dict = {}
-        self.stopped_caching = False
+        self.data: LatentCache | None = None
+        self.card_preview = None
 
-    # -- preparation -------------------------------------------------------------------------------------------
+    @property
+    def vae_encodes(self) -> int:
+        return self.data.encodes if self.data else 0
+
     def _emit(self, kind, **kw):
         self.on_event(Event(kind, total=self.cfg.max_steps, **kw))
 
-    def prepare_data(self):
+    # -- the run, top to bottom --------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, ad = self.cfg, self.ad
+        ad.check_trainable()
+        dev = ad.device
+        self.precision = decide_precision(cfg.precision, dev.type,
+                                          dev.type == "cuda" and torch.cuda.is_bf16_supported(), ad.weight_dtype)
+        started = time.time()
+        self.prepare_data()
+        if self.data.stopped:
+            return self._nothing_learned("interrupted", 0, "Interrupted while caching latents")
+        run = self._new_run(started)
+        if cfg.resume:
+            self._restore(run)
+        status = self._train(run)
+        if run.step == run.first_step:
+            why = ("Interrupted before the first training step" if status == "interrupted"
+                   else f"Already at step {run.step} of {cfg.max_steps}")
+            return self._nothing_learned(status, run.step, why)
+        files = self._save(run)
+        self._emit("done", step=run.step, loss=run.loss_ema, files=files,
+                   message=("Interrupted" if status == "interrupted" else "Finished") + f" at step {run.step}")
+        return TrainResult(status, run.step, files, self.report, run.loss_ema, self.vae_encodes)
+
+    def prepare_data(self) -> dict:
+        """Scan the dataset folder and cache every usable image's latents (one VAE encode per image per run)."""
         cfg = self.cfg
-        min_side = max(32, cfg.resolution // 8)
-        scan = scan_folder(cfg.data_dir, min_side=min_side)
+        scan = scan_folder(cfg.data_dir, min_side=max(32, cfg.resolution // 8))
         self.report = scan.as_dict()
         if not scan.items:
             raise DatasetError(f"No usable labelled images in {cfg.data_dir}: "
                                f"{len(scan.unlabelled)} without a shot, {len(scan.skipped)} skipped.")
-        buckets = make_buckets(cfg.resolution, cfg.bucket_step, cfg.max_bucket_ratio) if cfg.bucketing \
-            else [(cfg.resolution, cfg.resolution)]
         self._emit("status", message=f"Caching latents of {len(scan.items)} images")
-        items, means, stds, bucket_of = [], [], [], []
-        late_skips = []
-        for item in scan.items:
-            try:
-                img = load_rgb(item.path, min_side=min_side)
-            except BadImage as e:
-                late_skips.append({"path": item.rel_path, "reason": str(e)})
-                continue
-            b = nearest_bucket(img.width, img.height, buckets)
-            img = fit_to_bucket(img, b)
-            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-            mean, std = self.ad.encode_images(x)
-            self.vae_encodes += 1
-            items.append(item)
-            means.append(mean[0])
-            stds.append(std[0])
-            bucket_of.append(b)
-            if self.should_stop():
-                self.stopped_caching = True
-                break
-        if late_skips:
-            self.report.setdefault("skipped", []).extend(late_skips)
-        if not items:
-            raise DatasetError(f"No image in {cfg.data_dir} could be read.")
-        self.items, self.means, self.stds, self.bucket_of = items, means, stds, bucket_of
-        self.batcher = BucketBatcher(bucket_of, cfg.batch_size, cfg.seed)
-        self.report["used"] = len(items)
-        self.report["buckets"] = {f"{w}x{h}": bucket_of.count((w, h)) for (w, h) in sorted(set(bucket_of))}
-        return self.report
-
-    def _tag_frequency(self) -> dict:
-        freq: dict[str, int] = {}
-        for it in self.items:
-            for t in [shots.BY_KEY[it.shot_key].trigger] + list(it.tags):
-                freq[t] = freq.get(t, 0) + 1
-        return freq
-
-    # -- the run -----------------------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        cfg, ad = self.cfg, self.ad
-        cfg.validate()
-        ad.check_trainable()
-        dev = ad.device
-        prec = decide_precision(cfg.precision, dev.type, dev.type == "cuda" and torch.cuda.is_bf16_supported(),
-                                ad.weight_dtype)
-        started = time.time()
-        self.prepare_data()
-        if self.stopped_caching:
-            return self._nothing_learned("interrupted", 0, "Interrupted while caching latents")
+        self.data = cache_latents(self.ad.encode_images, scan, cfg.resolution, cfg.bucketing, cfg.bucket_step,
+                                  cfg.max_bucket_ratio, self.should_stop)
+        if self.data.skipped:
+            self.report.setdefault("skipped", []).extend(self.data.skipped)
+        self.batcher = self.data.batcher(cfg.batch_size, cfg.seed)
+        self.report["used"] = len(self.data.items)
+        self.report["buckets"] = self.data.buckets_used()
         # The one place captions are capped, before any adapter encodes them: past one 75-token chunk A1111 would
         # split the text and diffusers cut it, so the two would train on different conditioning.
-        count_tokens = token_counter(ad.tokenizer, {s.stem: cfg.vectors_per_token for s in shots.SHOTS})
+        self.count_tokens = token_counter(self.ad.tokenizer, {s.stem: cfg.vectors_per_token for s in shots.SHOTS})
+        return self.report
 
+    def _new_run(self, started: float) -> Run:
+        cfg, ad, dev = self.cfg, self.ad, self.ad.device
         tokens = {s.stem: torch.nn.Parameter(ad.token_init(cfg.init_words.get(s.stem, s.init_words),
                                                            cfg.vectors_per_token).to(dev))
                   for s in shots.SHOTS}
@@ -147,107 +150,99 @@ class Trainer:
         if warning:
             self.report.setdefault("warnings", []).append(warning)
             self._emit("status", message=warning)
-        base_lrs = [g["lr"] for g in optimizer.param_groups]
-        scaler = torch.cuda.amp.GradScaler() if prec.scaler else None
-
-        gen = torch.Generator().manual_seed(cfg.seed)
-        cap_rng = random.Random(cfg.seed)
+        run = Run(tokens, lora, optimizer, [g["lr"] for g in optimizer.param_groups],
+                  torch.cuda.amp.GradScaler() if self.precision.scaler else None,
+                  torch.Generator().manual_seed(cfg.seed), random.Random(cfg.seed), started)
         torch.manual_seed(cfg.seed)
-        step, epoch, pos = 0, 0, 0
-        if cfg.resume:
-            step, epoch, pos = self._restore(tokens, lora, optimizer, gen, cap_rng)
-        first_step = step
-        pivot = int(round(cfg.ti_frac * cfg.max_steps))
-        ab = ad.alphas_cumprod()
-        T = ab.shape[0]
-        loss_ema = None
-        status = "finished"
-        files: list[str] = []
-        lora.attach()
+        return run
+
+    def _train(self, run: Run) -> str:
+        """Steps until max_steps or a stop; returns "finished" or "interrupted"."""
+        cfg = self.cfg
+        run.first_step = run.step
+        self.ab = self.ad.alphas_cumprod()
+        run.lora.attach()
         try:
-            with ad.training(cfg.gradient_checkpointing):
-                self._emit("status", step=step, message="Training")
-                batches = self.batcher.batches(epoch)
-                while step < cfg.max_steps:
+            with self.ad.training(cfg.gradient_checkpointing):
+                self._emit("status", step=run.step, message="Training")
+                batches = self.batcher.batches(run.epoch)
+                while run.step < cfg.max_steps:
                     if self.should_stop():
-                        status = "interrupted"
-                        break
-                    if pos >= len(batches):
-                        epoch, pos = epoch + 1, 0
-                        batches = self.batcher.batches(epoch)
-                    idx = batches[pos]
-                    pos += 1
-                    train_tokens = step < pivot
-                    for p in tokens.values():
-                        p.requires_grad_(train_tokens)
-                    for g, lr in zip(optimizer.param_groups, base_lrs):
-                        g["lr"] = (0.0 if g["name"] == "tokens" and not train_tokens
-                                   else lr * _lr_factor(cfg, step))
-                    captions = [build_caption(shots.BY_KEY[self.items[i].shot_key].trigger, self.items[i].tags,
-                                              shuffle=cfg.shuffle_tags, rng=cap_rng, keep_tags=cfg.keep_tags,
-                                              tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout,
-                                              count_tokens=count_tokens)
-                                for i in idx]
-                    mean = torch.stack([self.means[i] for i in idx])
-                    std = torch.stack([self.stds[i] for i in idx])
-                    z = (mean + std * torch.randn(mean.shape, generator=gen)).to(dev)
-                    noise = torch.randn(mean.shape, generator=gen)
-                    if cfg.noise_offset:
-                        noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1),
-                                                                       generator=gen)
-                    noise = noise.to(dev)
-                    t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (len(idx),),
-                                      generator=gen).to(dev)
-                    a = ab[t].view(-1, 1, 1, 1)
-                    x_t = a.sqrt() * z + (1 - a).sqrt() * noise
-                    with ad.autocast(prec.autocast):
-                        cond = ad.encode_text(captions, dict(tokens))
-                        pred = ad.predict(x_t, t, cond)
-                    target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
-                    mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
-                    loss = (mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)).mean()
-                    if not torch.isfinite(loss):
-                        where = [n for n, v in (("latents", x_t), ("text", cond), ("prediction", pred))
-                                 if not torch.isfinite(v).all()]
-                        raise FloatingPointError(f"The loss became {loss.item()} at step {step + 1} (non-finite "
-                                                 f"{', '.join(where) or 'loss'}); lower the learning rates or use fp32.")
-                    if scaler:
-                        scaler.scale(loss).backward()
-                        scaler.unscale_(optimizer)
-                    else:
-                        loss.backward()
-                    bad = [g["name"] for g in optimizer.param_groups for p in g["params"]
-                           if p.grad is not None and not torch.isfinite(p.grad).all()]
-                    if bad and not scaler:
-                        raise FloatingPointError(f"Non-finite gradients in {sorted(set(bad))} at step {step + 1}.")
-                    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-                    if cfg.max_grad_norm > 0 and params:
-                        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                    if scaler:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-                    lv = float(loss.detach())
-                    loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
-                    self._emit("step", step=step, loss=loss_ema, message=f"loss {lv:.4f}")
-                    last = step == cfg.max_steps
-                    if cfg.preview_every and (step % cfg.preview_every == 0 or last):
-                        self._preview(tokens, step, prec.autocast)
-                    if cfg.save_every and step % cfg.save_every == 0 and not last:
-                        files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
+                        return "interrupted"
+                    if run.pos >= len(batches):
+                        run.epoch, run.pos = run.epoch + 1, 0
+                        batches = self.batcher.batches(run.epoch)
+                    idx = batches[run.pos]
+                    run.pos += 1
+                    lv = self._step(run, idx)
+                    run.step += 1
+                    run.loss_ema = lv if run.loss_ema is None else 0.9 * run.loss_ema + 0.1 * lv
+                    self._emit("step", step=run.step, loss=run.loss_ema, message=f"loss {lv:.4f}")
+                    last = run.step == cfg.max_steps
+                    if cfg.preview_every and (run.step % cfg.preview_every == 0 or last):
+                        self._preview(run)
+                    if cfg.save_every and run.step % cfg.save_every == 0 and not last:
+                        self._save(run)
         finally:
-            lora.detach()
-        if step == first_step:
-            why = ("Interrupted before the first training step" if status == "interrupted"
-                   else f"Already at step {step} of {cfg.max_steps}")
-            return self._nothing_learned(status, step, why)
-        files = self._save(tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started)
-        self._emit("done", step=step, loss=loss_ema, files=files,
-                   message=("Interrupted" if status == "interrupted" else "Finished") + f" at step {step}")
-        return TrainResult(status, step, files, self.report, loss_ema, self.vae_encodes)
+            run.lora.detach()
+        return "finished"
+
+    def _step(self, run: Run, idx: list[int]) -> float:
+        """One optimizer step on the batch `idx`; returns its loss."""
+        cfg, ad, dev, ab, data = self.cfg, self.ad, self.ad.device, self.ab, self.data
+        train_tokens = run.step < int(round(cfg.ti_frac * cfg.max_steps))   # pivotal tuning: tokens first
+        for p in run.tokens.values():
+            p.requires_grad_(train_tokens)
+        for g, lr in zip(run.optimizer.param_groups, run.base_lrs):
+            g["lr"] = 0.0 if g["name"] == "tokens" and not train_tokens else lr * _lr_factor(cfg, run.step)
+        captions = [build_caption(shots.BY_KEY[data.items[i].shot_key].trigger, data.items[i].tags,
+                                  shuffle=cfg.shuffle_tags, rng=run.cap_rng, keep_tags=cfg.keep_tags,
+                                  tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout,
+                                  count_tokens=self.count_tokens)
+                    for i in idx]
+        mean = torch.stack([data.means[i] for i in idx])
+        std = torch.stack([data.stds[i] for i in idx])
+        z = (mean + std * torch.randn(mean.shape, generator=run.gen)).to(dev)
+        noise = torch.randn(mean.shape, generator=run.gen)
+        if cfg.noise_offset:
+            noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1), generator=run.gen)
+        noise = noise.to(dev)
+        T = ab.shape[0]
+        t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (len(idx),),
+                          generator=run.gen).to(dev)
+        a = ab[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * z + (1 - a).sqrt() * noise
+        with ad.autocast(self.precision.autocast):
+            cond = ad.encode_text(captions, dict(run.tokens))
+            pred = ad.predict(x_t, t, cond)
+        target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
+        mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+        loss = (mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)).mean()
+        if not torch.isfinite(loss):
+            where = [n for n, v in (("latents", x_t), ("text", cond), ("prediction", pred))
+                     if not torch.isfinite(v).all()]
+            raise FloatingPointError(f"The loss became {loss.item()} at step {run.step + 1} (non-finite "
+                                     f"{', '.join(where) or 'loss'}); lower the learning rates or use fp32.")
+        opt, scaler = run.optimizer, run.scaler
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        else:
+            loss.backward()
+        bad = [g["name"] for g in opt.param_groups for p in g["params"]
+               if p.grad is not None and not torch.isfinite(p.grad).all()]
+        if bad and not scaler:
+            raise FloatingPointError(f"Non-finite gradients in {sorted(set(bad))} at step {run.step + 1}.")
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if cfg.max_grad_norm > 0 and params:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(loss.detach())
 
     def _nothing_learned(self, status: str, step: int, why: str) -> TrainResult:
         """A run that took no optimizer step writes nothing: what this name has on disk (files, the state a later
@@ -257,11 +252,28 @@ class Trainer:
         self._emit("done", step=step, message=msg)
         return TrainResult(status, step, [], self.report, None, self.vae_encodes)
 
-    # -- resume, save, previews ---------------------------------------------------------------------------------
+    # -- save, resume, previews ---------------------------------------------------------------------------------
     def _state_dir(self) -> str:
         return os.path.join(self.paths.state_dir, self.cfg.name)
 
-    def _restore(self, tokens, lora, optimizer, gen, cap_rng):
+    def _save(self, run: Run) -> list[str]:
+        cfg = self.cfg
+        vecs = {k: v.detach().float().cpu() for k, v in run.tokens.items()}
+        weights = run.lora.weights()
+        rng = {"gen": run.gen.get_state(), "torch": torch.get_rng_state(), "caption": list(run.cap_rng.getstate())}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        files = write_outputs(self.paths, cfg, vecs, weights, step=run.step, started=run.started,
+                              tag_frequency=self._tag_frequency(), num_images=len(self.data.items),
+                              model_name=self.ad.model_name, model_hash=self.ad.model_hash,
+                              preview=self.card_preview)
+        files += save_state(self._state_dir(), config=cfg.to_dict(), step=run.step, tokens=vecs, lora=weights,
+                            optimizer=run.optimizer, rng=rng,
+                            extra={"epoch": run.epoch, "pos": run.pos, "data": self.data.signature()})
+        self._emit("saved", step=run.step, files=files, message=f"Saved at step {run.step}")
+        return files
+
+    def _restore(self, run: Run) -> None:
         st = load_state(self._state_dir())
         saved = st["meta"]["config"]
         diff = [k for k in RESUME_KEYS if saved.get(k) != self.cfg.to_dict().get(k)]
@@ -270,44 +282,31 @@ class Trainer:
                              "settings or start a new run.")
         if st["meta"].get("tensor_step") != st["step"]:
             raise StateError("The saved training state is incomplete; start a new run.")
-        if st["meta"].get("data") != self._data_signature():
+        if st["meta"].get("data") != self.data.signature():
             raise StateError("The dataset changed since the saved run; resume needs the same images.")
         with torch.no_grad():
-            for stem, p in tokens.items():
+            for stem, p in run.tokens.items():
                 p.copy_(st["tokens"][stem].to(p.device))
-        lora.load_weights(st["lora"])
-        optimizer.load_state_dict(st["optimizer"])
+        run.lora.load_weights(st["lora"])
+        run.optimizer.load_state_dict(st["optimizer"])
         rng = st["rng"]
-        gen.set_state(rng["gen"])
+        run.gen.set_state(rng["gen"])
         torch.set_rng_state(rng["torch"])
         if torch.cuda.is_available() and "cuda" in rng:
             torch.cuda.set_rng_state(rng["cuda"])
         v, internal, gauss = rng["caption"]
-        cap_rng.setstate((v, tuple(internal), gauss))
-        self._emit("status", step=st["step"], message=f"Resumed at step {st['step']}")
-        return st["step"], st["meta"]["epoch"], st["meta"]["pos"]
+        run.cap_rng.setstate((v, tuple(internal), gauss))
+        run.step, run.epoch, run.pos = st["step"], st["meta"]["epoch"], st["meta"]["pos"]
+        self._emit("status", step=run.step, message=f"Resumed at step {run.step}")
 
-    def _data_signature(self) -> list:
-        return [[it.rel_path, it.shot_key, list(it.tags)] for it in self.items]
+    def _tag_frequency(self) -> dict:
+        freq: dict[str, int] = {}
+        for it in self.data.items:
+            for t in [shots.BY_KEY[it.shot_key].trigger] + list(it.tags):
+                freq[t] = freq.get(t, 0) + 1
+        return freq
 
-    def _save(self, tokens, lora, optimizer, gen, cap_rng, step, epoch, pos, started) -> list[str]:
-        cfg = self.cfg
-        vecs = {k: v.detach().float().cpu() for k, v in tokens.items()}
-        weights = lora.weights()
-        rng = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "caption": list(cap_rng.getstate())}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state()
-        files = write_outputs(self.paths, cfg, vecs, weights, step=step, started=started,
-                              tag_frequency=self._tag_frequency(), num_images=len(self.items),
-                              model_name=self.ad.model_name, model_hash=self.ad.model_hash,
-                              preview=getattr(self, "card_preview", None))
-        files += save_state(self._state_dir(), config=cfg.to_dict(), step=step, tokens=vecs, lora=weights,
-                            optimizer=optimizer, rng=rng,
-                            extra={"epoch": epoch, "pos": pos, "data": self._data_signature()})
-        self._emit("saved", step=step, files=files, message=f"Saved at step {step}")
-        return files
-
-    def _preview(self, tokens, step, autocast_dtype):
+    def _preview(self, run: Run) -> None:
         cfg = self.cfg
         prompts, seeds = [], []
         for seed in cfg.preview_seeds:
@@ -315,12 +314,12 @@ class Trainer:
                 prompts.append(f"{s.trigger}, {cfg.preview_prompt}")
                 seeds.append(seed)
         size = (cfg.resolution, cfg.resolution)
-        imgs = sample(self.ad, prompts, {k: v.detach() for k, v in tokens.items()}, seeds, size,
-                      steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=autocast_dtype)
+        imgs = sample(self.ad, prompts, {k: v.detach() for k, v in run.tokens.items()}, seeds, size,
+                      steps=cfg.preview_steps, cfg=cfg.preview_cfg, autocast_dtype=self.precision.autocast)
         self.last_preview = grid(imgs, cols=len(shots.SHOTS), labels=[s.trigger for s in shots.SHOTS])
         # The Lora card crops to a portrait tile, so it gets one panel: what its activation text <ms_trg> draws.
         self.card_preview = imgs[[s.key for s in shots.SHOTS].index("ms")]
-        self._emit("preview", step=step, image=self.last_preview, message=f"Preview at step {step}")
+        self._emit("preview", step=run.step, image=self.last_preview, message=f"Preview at step {run.step}")
 
 
 ADAMW8BIT_MISSING = ("8-bit AdamW needs bitsandbytes on a CUDA GPU, which is not available here, so 32-bit AdamW "
