@@ -9,9 +9,9 @@ import json
 import os
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from ..formats.atomic import atomic_path, atomic_write_text
+from ..formats.atomic import atomic_write_bytes, atomic_write_text
 
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
@@ -45,10 +45,10 @@ def save_state(folder: str, *, config: dict, step: int, tokens: dict, lora: dict
         "rng_py": {k: v for k, v in rng.items() if not torch.is_tensor(v)},
         **(extra or {}),
     }
-    os.makedirs(folder, exist_ok=True)
     tpath, jpath = os.path.join(folder, STATE_TENSORS), os.path.join(folder, STATE_JSON)
-    with atomic_path(tpath) as tmp:
-        save_file(tensors, tmp)
+    # Bytes written by Python (not safetensors' own file writer), so a full disk raises OSError like every other
+    # write; the atomic writes create the folder, and remove it again if the write fails.
+    atomic_write_bytes(tpath, save(tensors))
     # The JSON names the step last, so a crash between the two writes leaves a state that fails its step check.
     meta["tensor_step"] = step
     atomic_write_text(jpath, json.dumps(meta, indent=1))

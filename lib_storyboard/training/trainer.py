@@ -18,6 +18,7 @@ from .. import shots
 from ..dataset.captions import build_caption, token_counter
 from ..dataset.latents import LatentCache, cache_latents
 from ..dataset.scan import DatasetError, scan_folder
+from ..formats.atomic import atomic_group
 from .adapter import ModelAdapter
 from .config import TrainConfig
 from .lora import LoraSet
@@ -29,6 +30,10 @@ from .state import StateError, load_state, save_state
 # Settings a resumed run must share with the saved one, or the saved tensors and moments would not fit.
 RESUME_KEYS = ("name", "vectors_per_token", "rank", "alpha", "train_text_encoder", "seed", "batch_size",
                "resolution", "bucketing", "bucket_step", "max_bucket_ratio", "clip_skip")
+
+
+class SaveError(OSError):
+    """The files of a run could not be written; the message is one sentence and nothing on disk changed."""
 
 
 @dataclass
@@ -263,13 +268,21 @@ class Trainer:
         rng = {"gen": run.gen.get_state(), "torch": torch.get_rng_state(), "caption": list(run.cap_rng.getstate())}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
-        files = write_outputs(self.paths, cfg, vecs, weights, step=run.step, started=run.started,
-                              tag_frequency=self._tag_frequency(), num_images=len(self.data.items),
-                              model_name=self.ad.model_name, model_hash=self.ad.model_hash,
-                              preview=self.card_preview)
-        files += save_state(self._state_dir(), config=cfg.to_dict(), step=run.step, tokens=vecs, lora=weights,
-                            optimizer=run.optimizer, rng=rng,
-                            extra={"epoch": run.epoch, "pos": run.pos, "data": self.data.signature()})
+        # One set: the LoRA, embeddings, card and state replace the previous ones together or, if any write fails
+        # (a full disk), none of them does and no temporary or new folder is left.
+        try:
+            with atomic_group():
+                files = write_outputs(self.paths, cfg, vecs, weights, step=run.step, started=run.started,
+                                      tag_frequency=self._tag_frequency(), num_images=len(self.data.items),
+                                      model_name=self.ad.model_name, model_hash=self.ad.model_hash,
+                                      preview=self.card_preview)
+                files += save_state(self._state_dir(), config=cfg.to_dict(), step=run.step, tokens=vecs,
+                                    lora=weights, optimizer=run.optimizer, rng=rng,
+                                    extra={"epoch": run.epoch, "pos": run.pos, "data": self.data.signature()})
+        except OSError as e:
+            raise SaveError(f"Model '{cfg.name}' could not be saved at step {run.step} "
+                            f"({e.strerror or type(e).__name__}): no file was written or changed, so its earlier "
+                            f"files and training state, if any, are as they were.") from e
         self._emit("saved", step=run.step, files=files, message=f"Saved at step {run.step}")
         return files
 
