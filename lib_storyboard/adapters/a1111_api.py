@@ -9,10 +9,12 @@ Answers never carry absolute server paths: files are named relative to the WebUI
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from secrets import compare_digest
 
-from fastapi import Body, Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
@@ -75,11 +77,16 @@ def public_path(path: str) -> str:
     return os.path.basename(full)
 
 
-def _scrub(text: str, *folders: str) -> str:
-    for folder in folders:
-        if folder:
-            text = text.replace(os.path.abspath(folder), public_path(folder))
-    return text
+def _scrub(text: str, *folders) -> str:
+    """`text` with the server folders it may name (the given ones, the WebUI's and this extension's) as
+    `public_path` shows them: relative to the WebUI's folder, else only their names."""
+    from modules import paths_internal, shared
+
+    known = [*folders, host.lora_dir(), host.storyboard_dir(), getattr(shared.cmd_opts, "embeddings_dir", None)]
+    full = {os.path.abspath(os.path.expanduser(f)) for f in known if isinstance(f, str) and f.strip()}
+    for folder in sorted(full, key=len, reverse=True):   # the longest first: a folder inside another
+        text = text.replace(folder, public_path(folder))
+    return text.replace(os.path.abspath(paths_internal.data_path) + os.sep, "")
 
 
 def public_job(job) -> dict:
@@ -107,7 +114,8 @@ def public_report(report: dict) -> dict:
     return out
 
 
-def _error(status: int, errors: dict[str, str]) -> JSONResponse:
+def _error(status: int, errors: dict[str, str], data_dir=None) -> JSONResponse:
+    errors = {k: _scrub(v, data_dir) for k, v in errors.items()}
     return JSONResponse(status_code=status, content={
         "detail": [{"loc": ["body", k] if k else ["body"], "msg": v, "type": "value_error"} for k, v in errors.items()],
         "error": " ".join(errors.values())})
@@ -132,15 +140,28 @@ def add_routes(app: FastAPI) -> None:
     guarded = bool(credentials())
 
     @app.post("/storyboard/v1/train", dependencies=deps)
-    def train(body=Body(...)):
+    async def train(request: Request):
+        # The body is parsed here, not by FastAPI, so that a body that is not JSON gets a sentence too.
         try:
-            cfg = host.validate_request(body)
-        except ConfigError as e:
-            return _error(422, e.errors)
-        if not guarded and network_exposed() and _outside_webui(cfg.data_dir):
+            body = json.loads(await request.body())
+        except RecursionError:
+            return _error(422, {"": "The request body is nested too deeply; send a JSON object of training options."})
+        except ValueError:
+            return _error(422, {"": "The request body is not valid JSON; send a JSON object of training options."})
+        return await run_in_threadpool(_train, body)
+
+    def _train(body):
+        data_dir = body.get("data_dir") if isinstance(body, dict) else None
+        # Before any check reads the folder: an open server must not tell strangers what other folders hold.
+        if not guarded and network_exposed() and isinstance(data_dir, str) and data_dir.strip() and \
+                _outside_webui(data_dir):
             return _error(403, {"data_dir": "This server is reachable from the network without --api-auth, so "
                                             "training reads only folders inside the WebUI's folder; move the "
                                             "dataset there or start the WebUI with --api-auth."})
+        try:
+            cfg = host.validate_request(body)
+        except ConfigError as e:
+            return _error(422, e.errors, data_dir)
         busy = host.manager().pending()
         if busy is not None:
             return _error(409, {"": f"Storyboard training job {busy.id} is {busy.state}; wait for it to end or "

@@ -13,6 +13,7 @@ from ..formats.atomic import atomic_path
 from ..jobs import Job, JobManager
 from ..training.config import TrainConfig
 from ..training.outputs import OutputPaths
+from ..training.preflight import request_problems
 from ..training.trainer import Trainer
 from .a1111 import A1111Adapter, reset_condition_caches
 
@@ -84,11 +85,9 @@ def validate_request(options) -> TrainConfig:
         cfg = TrainConfig.from_dict(options)
     except ConfigError as e:
         errors, cfg = dict(e.errors), None
-    data_dir = options.get("data_dir") or ""
-    if not isinstance(data_dir, str) or not data_dir.strip():
-        errors["data_dir"] = "The dataset folder is required: a folder of sketches with .txt tag files."
-    elif not os.path.isdir(data_dir):
-        errors["data_dir"] = f"The dataset folder {data_dir} does not exist."
+    # The folder, the name's files and resume, checked without decoding an image: a run that cannot start is
+    # refused now rather than failing in the queue.
+    errors.update(request_problems(options, cfg, output_paths()))
     if errors:
         raise ConfigError(errors)
     return cfg
@@ -156,11 +155,13 @@ def _train(job: Job, cfg: TrainConfig) -> None:
     def should_stop():
         return bool(state.interrupted) or job.stop.is_set()
 
+    trainer = Trainer(adapter, cfg, output_paths(), on_event=on_event, should_stop=should_stop)
     try:
-        result = Trainer(adapter, cfg, output_paths(), on_event=on_event, should_stop=should_stop).run()
+        result = trainer.run()
     finally:
         from modules import processing
         reset_condition_caches(processing)
+        job.report = dict(trainer.report)   # a failed run keeps its dataset report: what was skipped, and why
     job.report = result.report
     job.files = result.files
     job.state = result.status

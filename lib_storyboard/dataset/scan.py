@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..shots import BY_KEY, SHOTS, Shot, shot_from_tag
-from .images import BadImage, probe_image
+from .images import BadImage, ImageInfo, probe_image
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 TAG_EXT = ".txt"
@@ -103,11 +103,28 @@ class DatasetScan:
         }
 
     def require_items(self) -> None:
-        """Raise DatasetError when no image can be trained on (the trainer refuses an empty dataset)."""
-        if not self.items:
-            raise DatasetError(
-                f"None of the {len(self.skipped) + len(self.unlabelled)} images in {self.root} can be used "
-                f"({len(self.skipped)} skipped, {len(self.unlabelled)} without a shot); see the dataset report.")
+        """Raise DatasetError when no image can be trained on (the trainer refuses an empty dataset); the sentence
+        counts the reasons, e.g. "...: 3 truncated or corrupt image data." or "...; give each a shot tag..."."""
+        if self.items:
+            return
+        text = (f"None of the {len(self.skipped) + len(self.unlabelled)} images in {self.root} can be used "
+                f"({len(self.skipped)} skipped, {len(self.unlabelled)} without a shot)")
+        if self.skipped:
+            text += ": " + ", ".join(f"{n} {reason}" for reason, n in _reason_counts(self.skipped))
+        if self.unlabelled:
+            text += ("; give " + ("each" if not self.skipped else "those without a shot") + " a shot tag "
+                     "(close-up, medium shot or full shot) or put it in a folder of that name")
+        raise DatasetError(text + ".")
+
+
+def _reason_counts(skipped: list[Skipped]) -> list[tuple[str, int]]:
+    """(reason, count), most frequent first; reasons that differ only in their bracketed detail ("too small
+    (16×16 pixels...)") are counted together under the shared part."""
+    groups: dict[str, list[str]] = {}
+    for s in skipped:
+        groups.setdefault(s.reason.split(" (")[0], []).append(s.reason)
+    out = [(reasons[0] if len(set(reasons)) == 1 else head, len(reasons)) for head, reasons in groups.items()]
+    return sorted(out, key=lambda rc: -rc[1])
 
 
 def parse_tags(text: str) -> list[str]:
@@ -179,10 +196,12 @@ def _read_tags(root: str, rel_txt: str) -> list[str]:
         raise ValueError(f"its tag file {os.path.basename(path)} is unreadable ({e.strerror or e})") from None
 
 
-def scan_folder(folder: str, min_side: int = 64, recursive: bool = True) -> DatasetScan:
+def scan_folder(folder: str, min_side: int = 64, recursive: bool = True, probe: bool = True) -> DatasetScan:
     """Scan `folder` into usable items, skipped files (with reasons) and images without a shot.
 
-    Raises DatasetError when the folder does not exist, is not a folder or holds no images at all.
+    Raises DatasetError when the folder does not exist, is not a folder or holds no images at all. With
+    `probe=False` no image is opened (only names and tag files are read: a quick check of the labels before a run);
+    items then have size 0×0 and mode "".
     """
     if not folder or not str(folder).strip():
         raise DatasetError("No dataset folder was given.")
@@ -200,7 +219,7 @@ def scan_folder(folder: str, min_side: int = 64, recursive: bool = True) -> Data
     for rel in images:
         path = os.path.join(root, *rel.split("/"))
         try:
-            info = probe_image(path, min_side=min_side)
+            info = probe_image(path, min_side=min_side) if probe else ImageInfo(0, 0, "", "")
         except BadImage as e:
             skipped.append(Skipped(path, rel, e.reason))
             continue

@@ -55,6 +55,22 @@ def save_state(folder: str, *, config: dict, step: int, tokens: dict, lora: dict
     return [tpath, jpath]
 
 
+def saved_config(folder: str) -> dict:
+    """The options of the run saved in `folder`, from its JSON alone (no tensor is read), for checks made before
+    a resumed run starts. Raises StateError as `load_state` would when there is no readable state."""
+    tpath, jpath = os.path.join(folder, STATE_TENSORS), os.path.join(folder, STATE_JSON)
+    if not (os.path.isfile(tpath) and os.path.isfile(jpath)):
+        raise StateError(f"There is no saved training state to resume in {folder}.")
+    try:
+        with open(jpath, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise StateError(f"The saved training state in {folder} is unreadable ({e}).") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise StateError("The saved training state was written by another version and cannot be resumed.")
+    return dict(meta.get("config") or {})
+
+
 def load_state(folder: str) -> dict:
     tpath, jpath = os.path.join(folder, STATE_TENSORS), os.path.join(folder, STATE_JSON)
     if not (os.path.isfile(tpath) and os.path.isfile(jpath)):

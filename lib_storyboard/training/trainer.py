@@ -17,7 +17,7 @@ import torch
 from .. import shots
 from ..dataset.captions import build_caption, token_counter
 from ..dataset.latents import LatentCache, cache_latents
-from ..dataset.scan import DatasetError, scan_folder
+from ..dataset.scan import scan_folder
 from ..formats.atomic import atomic_group
 from .adapter import ModelAdapter
 from .config import TrainConfig
@@ -25,11 +25,24 @@ from .lora import LoraSet
 from .outputs import OutputPaths, write_outputs
 from .precision import decide_precision
 from .preview import grid, sample
-from .state import StateError, load_state, save_state
+from .state import StateError, load_state, save_state, saved_config
 
 # Settings a resumed run must share with the saved one, or the saved tensors and moments would not fit.
 RESUME_KEYS = ("name", "vectors_per_token", "rank", "alpha", "train_text_encoder", "seed", "batch_size",
                "resolution", "bucketing", "bucket_step", "max_bucket_ratio", "clip_skip")
+
+
+def check_resume(state_dir: str, cfg: TrainConfig) -> None:
+    """What resuming `cfg.name` needs that is known before any image is read: a saved state, written with the same
+    settings. Raises StateError (the run checks again, and also that the images are the same)."""
+    _same_settings(saved_config(os.path.join(state_dir, cfg.name)), cfg)
+
+
+def _same_settings(saved: dict, cfg: TrainConfig) -> None:
+    diff = [k for k in RESUME_KEYS if saved.get(k) != cfg.to_dict().get(k)]
+    if diff:
+        raise StateError(f"The saved run used other settings for {', '.join(diff)}; resume with the same "
+                         "settings or start a new run.")
 
 
 class SaveError(OSError):
@@ -122,9 +135,7 @@ class Trainer:
         cfg = self.cfg
         scan = scan_folder(cfg.data_dir, min_side=max(32, cfg.resolution // 8))
         self.report = scan.as_dict()
-        if not scan.items:
-            raise DatasetError(f"No usable labelled images in {cfg.data_dir}: "
-                               f"{len(scan.unlabelled)} without a shot, {len(scan.skipped)} skipped.")
+        scan.require_items()
         self._emit("status", message=f"Caching latents of {len(scan.items)} images")
         self.data = cache_latents(self.ad.encode_images, scan, cfg.resolution, cfg.bucketing, cfg.bucket_step,
                                   cfg.max_bucket_ratio, self.should_stop)
@@ -289,10 +300,7 @@ class Trainer:
     def _restore(self, run: Run) -> None:
         st = load_state(self._state_dir())
         saved = st["meta"]["config"]
-        diff = [k for k in RESUME_KEYS if saved.get(k) != self.cfg.to_dict().get(k)]
-        if diff:
-            raise StateError(f"The saved run used other settings for {', '.join(diff)}; resume with the same "
-                             "settings or start a new run.")
+        _same_settings(saved, self.cfg)
         if st["meta"].get("tensor_step") != st["step"]:
             raise StateError("The saved training state is incomplete; start a new run.")
         if st["meta"].get("data") != self.data.signature():
