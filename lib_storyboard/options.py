@@ -10,6 +10,7 @@ pydantic 1.10 and on hosts with pydantic 2. Unknown keys are refused: a typo in 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
@@ -55,6 +56,8 @@ class Options(BaseModel):
             raise ValueError("must be a whole number")
         if kind is float and isinstance(v, bool):
             raise ValueError("must be a number")
+        if kind is float and isinstance(v, (int, float, str)) and not _finite(v):
+            raise ValueError("must be a finite number")   # JSON from Python may carry NaN and Infinity
         return v
 
     @classmethod
@@ -109,6 +112,13 @@ def _sentence(cls, key: str, e: dict, given: Any) -> str:
     else:
         text = msg if msg[:1].isupper() else f"'{key}' {msg}"
     return text if text.endswith(".") else text + "."
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (ValueError, OverflowError):
+        return True   # not a number at all: the type check names it
 
 
 def _num(x: float) -> str:

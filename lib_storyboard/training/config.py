@@ -40,16 +40,16 @@ class TrainConfig(Options):
     # tokens (pivotal tuning)
     vectors_per_token: int = option(2, "Vectors per token", ge=1, le=16)
     init_words: dict = option({s.stem: s.init_words for s in SHOTS}, "Initial words of each token")
-    ti_lr: float = option(5e-3, "Token learning rate", ge=0.0)
+    ti_lr: float = option(5e-3, "Token learning rate", ge=0.0, le=1.0, widget="number")
     ti_frac: float = option(0.5, "Token phase (fraction of the run)", "The tokens train for this fraction of the "
                             "run, then only the LoRA (pivotal tuning).", ge=0.0, le=1.0, step=0.05)
     # LoRA
     rank: int = option(8, "LoRA rank", ge=1, le=256)
     alpha: float = option(8.0, "LoRA alpha", ge=0.0)
     lora_dropout: float = option(0.0, "LoRA dropout", ge=0.0, le=1.0, step=0.05)
-    unet_lr: float = option(1e-4, "LoRA learning rate", ge=0.0)
+    unet_lr: float = option(1e-4, "LoRA learning rate", ge=0.0, le=1.0, widget="number")
     train_text_encoder: bool = option(False, "Text-encoder LoRA")
-    text_encoder_lr: float = option(5e-5, "Text-encoder learning rate", ge=0.0)
+    text_encoder_lr: float = option(5e-5, "Text-encoder learning rate", ge=0.0, le=1.0, widget="number")
     weight_decay: float = option(1e-2, "Weight decay", ge=0.0)
     optimizer: Literal["adamw", "adamw8bit"] = option(
         "adamw", "Optimizer", "adamw8bit needs bitsandbytes on a CUDA GPU, else AdamW runs and a warning says so.")
@@ -96,12 +96,12 @@ class TrainConfig(Options):
             raise ValueError("The resolution must be a multiple of 8 between 64 and 2048.")
         return v
 
-    @validator("bucket_step")
+    @validator("bucket_step", always=True)   # always: a resolution sent alone must fit the default step too
     def _bucket_step(cls, v: int, values: dict) -> int:
         if v % 8:
             raise ValueError("The bucket step must be a positive multiple of 8.")
         if values.get("resolution") and values["resolution"] % v:
-            raise ValueError(f"The resolution ({values['resolution']}) must be a multiple of the bucket step.")
+            raise ValueError(f"The resolution ({values['resolution']}) must be a multiple of the bucket step ({v}).")
         return v
 
     @validator("max_timestep")
