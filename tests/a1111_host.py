@@ -167,7 +167,8 @@ class WebUI:
                 "before": before, "after": pip_freeze(self.python)}
 
     # -- running --------------------------------------------------------------------------------------------------
-    def start(self, *flags: str, auth: str | None = None, timeout: float = 240) -> None:
+    def start(self, *flags: str, auth: str | None = None, timeout: float = 240, preexec_fn=None) -> None:
+        """`preexec_fn` runs in the host's process before it starts (e.g. to set a resource limit)."""
         assert self.proc is None, "already running"
         port = free_port()
         self.url, self.auth = f"http://127.0.0.1:{port}", auth
@@ -176,7 +177,7 @@ class WebUI:
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen([self.python, "launch.py", *BASE_FLAGS, "--port", str(port), *flags],
                                      cwd=self.dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=preexec_fn)
         log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
