@@ -107,6 +107,34 @@ def host_environment(root: str) -> dict:
     return env
 
 
+def clone_checkout(dest: str) -> None:
+    """A git clone of this checkout with the files changed in its working tree laid over it, so that what is
+    installed from it is the code under test."""
+    _git("clone", "-q", "--no-hardlinks", REPO, dest)
+    listed = subprocess.run(["git", "-C", REPO, "ls-files", "-co", "--exclude-standard"], check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    for rel in listed:
+        src = os.path.join(REPO, rel)
+        if os.path.isfile(src) and not rel.startswith(("docs/", ".ci/")):
+            os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+            shutil.copy2(src, os.path.join(dest, rel))
+
+
+def git_url_of_checkout(folder: str) -> str:
+    """A `file://` URL of a bare repository in `folder` whose default branch is this checkout with its working
+    tree's changes committed: what *Install from URL* can clone with no network. The repository is named like this
+    one, so the host installs it into extensions/sd-webui-storyboard."""
+    work = os.path.join(folder, "work")
+    clone_checkout(work)
+    ident = ["-c", "user.name=storyboard tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
+    _git("-C", work, "add", "-A")
+    _git("-C", work, *ident, "commit", "-q", "--allow-empty", "-m", "The working tree under test")
+    bare = os.path.join(folder, "sd-webui-storyboard.git")
+    _git("clone", "-q", "--bare", "--no-hardlinks", work, bare)
+    shutil.rmtree(work, ignore_errors=True)
+    return "file://" + bare
+
+
 def pip_freeze(python: str) -> str:
     return subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
                           check=True).stdout
@@ -128,9 +156,10 @@ class WebUI:
         self.starts = 0
 
     # -- set-up ---------------------------------------------------------------------------------------------------
-    def prepare(self) -> dict:
+    def prepare(self, extension: bool = True) -> dict | None:
         """Copy the host, make its offline tokenizer cache, export the toy base, install the extension; returns
-        what the installer printed and the package versions before and after it."""
+        what the installer printed and the package versions before and after it. `extension=False` leaves the
+        extension out (None is returned): a host for installing it the way users do, through its Extensions tab."""
         copy_tree(self.src, self.dir)
         builder = os.path.join(self.dir, "build_hf_cache.py")
         if os.path.isfile(builder):
@@ -144,19 +173,12 @@ class WebUI:
             json.dump({"live_previews_enable": False}, f)
         os.makedirs(os.path.join(self.dir, "models", "Stable-diffusion"), exist_ok=True)
         export_checkpoint(toybase_path(), os.path.join(self.dir, "models", "Stable-diffusion"))
-        return self.install_extension()
+        return self.install_extension() if extension else None
 
     def install_extension(self) -> dict:
         """As *Install from URL* does: a git clone into extensions/, then install.py as the launcher runs it.
         The clone is of this checkout; files changed in the working tree are laid over it so the tests see them."""
-        _git("clone", "-q", "--no-hardlinks", REPO, self.ext)
-        listed = subprocess.run(["git", "-C", REPO, "ls-files", "-co", "--exclude-standard"], check=True,
-                                capture_output=True, text=True).stdout.splitlines()
-        for rel in listed:
-            src = os.path.join(REPO, rel)
-            if os.path.isfile(src) and not rel.startswith(("docs/", ".ci/")):
-                os.makedirs(os.path.dirname(os.path.join(self.ext, rel)), exist_ok=True)
-                shutil.copy2(src, os.path.join(self.ext, rel))
+        clone_checkout(self.ext)
         before = pip_freeze(self.python)
         t0 = time.time()
         code = ("import launch\nfrom modules import launch_utils\n"
