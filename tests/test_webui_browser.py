@@ -1,0 +1,277 @@
+"""The extension as users meet it, in a browser: headless Chromium (driven by tests/browser/ui_steps.cjs through
+playwright-core) on the real A1111 v1.10.1. The host starts without the extension, which is installed through
+Extensions → Install from URL from a `file://` clone of this checkout; after a restart the Storyboard tab scans a
+toy dataset and trains, a bad input answers with one sentence, and txt2img shows the extension's accordions.
+
+The tests share one host and one page and run in file order. Without Chromium, node or playwright-core
+(`.ci/run` installs them), or without an A1111 source, the module skips with one line saying why.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from a1111_host import REPO, WebUI, git_url_of_checkout, pip_freeze, source
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PLAYWRIGHT_CORE = os.environ.get("PLAYWRIGHT_CORE") or os.path.join(REPO, ".ci", "node", "node_modules",
+                                                                     "playwright-core")
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser", "ui_steps.cjs")
+NAME = "sbui"
+# A run small enough for two CPU cores: 24 toy sketches at 64 px, one preview at the end.
+RUN = {"storyboard_max_steps": 12, "storyboard_resolution": 64, "storyboard_batch_size": 2,
+       "storyboard_preview_every": 12, "storyboard_rank": 4}
+
+
+def _browser_missing() -> str | None:
+    missing = [what for what, ok in (
+        (f"chromium ({CHROMIUM})", os.access(CHROMIUM, os.X_OK)),
+        ("node", shutil.which("node") is not None),
+        (f"playwright-core ({os.environ.get('PLAYWRIGHT_CORE') or os.path.relpath(PLAYWRIGHT_CORE, REPO)})",
+         os.path.isfile(os.path.join(PLAYWRIGHT_CORE, "package.json")))) if not ok]
+    return ", ".join(missing) or None
+
+
+_missing = _browser_missing()
+if _missing:
+    pytest.skip(f"browser tests need {_missing}; .ci/run installs them", allow_module_level=True)
+
+
+class Browser:
+    """One Chromium page in a node process: `run(*steps)` sends a list of steps and returns their results."""
+
+    def __init__(self, shots: str):
+        self.shots = shots
+        env = {**os.environ, "PLAYWRIGHT_CORE": PLAYWRIGHT_CORE, "CHROMIUM": CHROMIUM}
+        self.proc = subprocess.Popen(["node", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self._answer(120) == {"ready": True}
+        self.failures = 0
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _answer(self, timeout: float):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the browser did not answer in {timeout:.0f} s") from None
+        if line is None:
+            raise AssertionError(f"the browser driver exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def run(self, *steps: dict, timeout: float = 600) -> list:
+        self.proc.stdin.write(json.dumps(steps) + "\n")
+        self.proc.stdin.flush()
+        answer = self._answer(timeout)
+        if "error" in answer:
+            self.failures += 1
+            shot = os.path.join(self.shots, f"failure-{self.failures}.png")
+            self.proc.stdin.write(json.dumps([{"do": "screenshot", "path": shot, "full": True}]) + "\n")
+            self.proc.stdin.flush()
+            self._answer(60)
+            raise AssertionError(f"step {answer['step']} {steps[answer['step']]} failed: {answer['error']} "
+                                 f"(screenshot: {shot})")
+        return answer["results"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# Records every Python script the host runs that is an install.py: the host's Install button runs the extension's
+# in a child process, which this module (on the host's PYTHONPATH) sees start.
+INSTALL_TRACE = '''import os, sys
+if sys.argv and os.path.basename(sys.argv[0]) == "install.py":
+    with open(os.environ["STORYBOARD_INSTALL_TRACE"], "a", encoding="utf-8") as f:
+        f.write(os.path.abspath(sys.argv[0]) + "\\n")
+'''
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("screenshots"))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("a1111-browser"))
+    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
+    if src is None:
+        pytest.skip(why)
+    webui = WebUI(root, src)
+    assert webui.prepare(extension=False) is None and not os.path.exists(webui.ext)
+    trace_dir = os.path.join(root, "trace")
+    os.makedirs(trace_dir)
+    with open(os.path.join(trace_dir, "sitecustomize.py"), "w", encoding="utf-8") as f:
+        f.write(INSTALL_TRACE)
+    webui.trace = os.path.join(root, "install-trace.txt")
+    webui.env.update({"PYTHONPATH": trace_dir, "STORYBOARD_INSTALL_TRACE": webui.trace})
+    webui.remote = git_url_of_checkout(os.path.join(root, "remote"))
+    from lib_storyboard.toyworld.sketches import write_dataset
+    webui.data = os.path.join(root, "sketches")
+    write_dataset(webui.data, n_per_shot=8, size=64, seed=3)
+    webui.start("--api")
+    yield webui
+    webui.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(shots):
+    b = Browser(shots)
+    yield b
+    b.close()
+
+
+TOP_TABS = "#tabs > .tab-nav button"
+
+
+def files_under(root: str, *folders: str) -> set[str]:
+    out = set()
+    for folder in folders:
+        for d, _, names in os.walk(os.path.join(root, folder)):
+            out.update(os.path.relpath(os.path.join(d, n), root) for n in names)
+    return out
+
+
+def test_install_from_url_through_the_extensions_tab(host, browser, shots):
+    tabs = browser.run({"do": "goto", "url": host.url}, {"do": "texts", "sel": TOP_TABS})[-1]
+    assert "Extensions" in tabs and "Storyboard" not in tabs, tabs
+    before = pip_freeze(host.python)
+    result, shot = browser.run(
+        {"do": "click", "sel": TOP_TABS, "hasText": "Extensions"},
+        {"do": "click", "sel": "#tabs_extensions > .tab-nav button", "hasText": "Install from URL"},
+        {"do": "fill", "label": "URL for extension's git repository", "value": host.remote},
+        {"do": "click", "role": "button", "name": "Install", "visible": True},
+        # The result line replaces gradio's "processing" text once the clone and install.py are done.
+        {"do": "wait", "sel": "#extension_install_result", "match": "Installed into|Error|Exception",
+         "timeout": 300000, "poll": 500},
+        {"do": "screenshot", "path": os.path.join(shots, "install-from-url.png")})[-2:]
+    print("screenshot:", shot)
+    assert result.strip() == f"Installed into {host.ext}. Use Installed tab to restart.", result
+    ran = []
+    if os.path.exists(host.trace):
+        with open(host.trace, encoding="utf-8") as f:
+            ran = f.read().splitlines()
+    assert ran == [os.path.join(host.ext, "install.py")], f"install.py did not run once: {ran}"
+    assert pip_freeze(host.python) == before, "installing from the URL changed the host's packages"
+    # What was installed is the code under test: the temporary commit of the working tree.
+    head = subprocess.run(["git", "-C", host.ext, "log", "-1", "--format=%s"], capture_output=True, text=True)
+    assert head.stdout.strip() == "The working tree under test", head
+    for rel in ("install.py", "scripts/storyboard.py", "style.css"):
+        with open(os.path.join(REPO, rel), "rb") as a, open(os.path.join(host.ext, rel), "rb") as b:
+            assert a.read() == b.read(), rel
+    assert "Traceback" not in host.log(), host.log_tail()
+
+
+def test_after_a_restart_the_storyboard_tab_is_there(host, browser):
+    host.stop()
+    host.start("--api")
+    tabs = browser.run({"do": "goto", "url": host.url}, {"do": "texts", "sel": TOP_TABS})[-1]
+    assert "Storyboard" in tabs, tabs
+    st, exts = host.get("/sdapi/v1/extensions")
+    assert st == 200 and any(e["name"] == "sd-webui-storyboard" and e["enabled"] for e in exts), exts
+    assert "Traceback" not in host.log(), host.log_tail()
+
+
+def test_txt2img_shows_the_storyboard_accordions(host, browser):
+    labels = browser.run({"do": "click", "sel": TOP_TABS, "hasText": "txt2img"},
+                         {"do": "texts", "sel": "#tab_txt2img .gradio-accordion > .label-wrap"})[-1]
+    labels = [lab.replace("▼", "").strip() for lab in labels]     # the label, then the open/close arrow
+    assert "Storyboard triggers" in labels and "Storyboard detailer" in labels, labels
+    opened = browser.run(
+        {"do": "click", "sel": "#tab_txt2img .gradio-accordion > .label-wrap", "hasText": "Storyboard triggers"},
+        {"do": "visible", "sel": "#script_txt2img_storyboard_triggers_model"},
+        {"do": "click", "sel": "#script_txt2img_storyboard_detailer_enabled .label-wrap"},
+        {"do": "visible", "sel": "#script_txt2img_storyboard_detailer_p1_detector"})
+    assert opened[1] and opened[3], opened
+
+
+def test_a_missing_folder_answers_one_sentence_and_writes_nothing(host, browser):
+    before = files_under(host.dir, "models", "embeddings")
+    missing = os.path.join(host.root, "no-such-folder")
+    status, errors = browser.run(
+        {"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
+        {"do": "fill", "sel": "#storyboard_data_dir textarea", "value": missing},
+        {"do": "fill", "sel": "#storyboard_name textarea", "value": "sbmissing"},
+        {"do": "click", "sel": "#storyboard_train"},
+        {"do": "wait", "sel": "#storyboard_status .prose", "match": "\\w"},
+        {"do": "texts", "sel": "#storyboard_status .storyboard-error"})[-2:]
+    # One sentence; under it the host adds its own "Time taken" line, as to every answer of a generation button.
+    assert len(errors) == 1 and errors[0] == f"The dataset folder {missing} does not exist.", (errors, status)
+    assert "Traceback" not in status and "Error" not in status, status
+    assert files_under(host.dir, "models", "embeddings") == before
+    assert not os.path.exists(missing)
+    assert host.get("/storyboard/v1/jobs")[1]["jobs"] == []
+
+
+def test_scan_and_train_in_the_tab(host, browser, shots):
+    steps = [{"do": "fill", "sel": "#storyboard_data_dir textarea", "value": host.data},
+             {"do": "fill", "sel": "#storyboard_name textarea", "value": NAME},
+             {"do": "click", "sel": "#storyboard_scan"},
+             {"do": "wait", "sel": "#storyboard_report", "match": "images"},
+             {"do": "click", "sel": "#tab_storyboard .label-wrap", "hasText": "Settings"}]
+    steps += [{"do": "number", "sel": f"#{key}", "value": v} for key, v in RUN.items()]
+    report = browser.run(*steps)[3]
+    assert report.strip() == "24 images — cu: 8, ms: 8, fs: 8", report
+    bar, train, running = browser.run(
+        {"do": "click", "sel": "#storyboard_train"},
+        {"do": "wait", "sel": "#tab_storyboard .progressDiv", "match": f"Storyboard {NAME}: step"},
+        {"do": "box", "sel": "#tab_storyboard .progressDiv"},
+        {"do": "box", "sel": "#storyboard_train"},
+        {"do": "screenshot", "path": os.path.join(shots, "storyboard-training.png")})[2:]
+    # The host's progress bar shows under the Train button (its own style would put it over the tab bar).
+    assert bar["y"] > train["y"] + train["height"], (bar, train)
+    status, loss, size, shot = browser.run(
+        {"do": "wait", "sel": "#storyboard_status .prose", "match": "Finished|Interrupted|\\.$",
+         "unless": "no-such-folder", "timeout": 400000, "poll": 500},
+        {"do": "text", "sel": "#storyboard_loss"},
+        {"do": "image", "sel": "#storyboard_preview"},
+        {"do": "screenshot", "path": os.path.join(shots, "storyboard-trained.png"), "full": True})
+    print("screenshots:", running, shot)
+    assert status.startswith(f"Finished. Step {RUN['storyboard_max_steps']}/{RUN['storyboard_max_steps']}"), status
+    assert re.fullmatch(rf"Storyboard {NAME}: step \d+/{RUN['storyboard_max_steps']}, loss \d\.\d+", loss.strip()), loss
+    assert size[0] > 64 and size[1] > 0, size
+    for rel in (f"models/Lora/{NAME}.safetensors", f"models/Lora/{NAME}.json", f"models/Lora/{NAME}.preview.png",
+                f"embeddings/{NAME}-cu_trg.safetensors", f"embeddings/{NAME}-ms_trg.safetensors",
+                f"embeddings/{NAME}-fs_trg.safetensors"):
+        assert os.path.isfile(os.path.join(host.dir, rel)), rel
+        assert rel.endswith(".json") or rel in status, status
+    assert os.path.isdir(os.path.join(host.dir, "models", "storyboard", "state", NAME))
+    st, jobs = host.get("/storyboard/v1/jobs")
+    assert st == 200 and [(j["state"], j["step"]) for j in jobs["jobs"]] == [
+        ("finished", RUN["storyboard_max_steps"])], jobs
+
+
+def test_the_trained_model_has_a_lora_card(browser, shots):
+    card = f'#txt2img_lora_cards .card[data-name="{NAME}"]'
+    got = browser.run(
+        {"do": "click", "sel": TOP_TABS, "hasText": "txt2img"},
+        {"do": "click", "sel": "#txt2img_extra_tabs > .tab-nav button", "hasText": "Lora"},
+        {"do": "click", "sel": "#txt2img_lora_extra_refresh"},
+        {"do": "wait", "sel": "#txt2img_lora_cards", "match": NAME},
+        {"do": "texts", "sel": "#txt2img_lora_cards .card .name"},
+        {"do": "image", "sel": card},
+        {"do": "click", "sel": card},
+        {"do": "value", "sel": "#txt2img_prompt textarea"},
+        {"do": "screenshot", "path": os.path.join(shots, "lora-card.png")})
+    names, size, prompt, shot = got[4], got[5], got[7], got[8]
+    print("screenshot:", shot)
+    assert names == [NAME], names
+    assert size[0] > 0, size
+    assert f"<lora:{NAME}:" in prompt, prompt
