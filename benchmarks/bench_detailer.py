@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from lib_storyboard.detection import DetectorRegistry  # noqa: E402
+from lib_storyboard.detection import DetectorCatalog  # noqa: E402
 from lib_storyboard.detailer.args import PassArgs  # noqa: E402
 from lib_storyboard.detailer.plan import plan_pass  # noqa: E402
 
@@ -45,7 +45,7 @@ def bench_detection(repeat: int, device: str) -> None:
     from ultralytics import YOLO
 
     YOLO("yolov8n.yaml").save(os.path.join(folder, "yolov8n_random.pt"))
-    reg = DetectorRegistry([folder], allow_download=False, device=device)
+    reg = DetectorCatalog([folder], allow_download=False, device=device)
     print(f"detection + masks on a 512x512 photo (median of {repeat}, {device}, "
           f"{os.environ.get('OMP_NUM_THREADS', 'all')} threads)")
     print(f"{'detector':28s} {'detect ms':>10s} {'masks ms':>9s} {'regions':>8s}")
@@ -61,7 +61,7 @@ def bench_post_pass(repeat: int, size: int, steps: int, device: str) -> None:
     import torch
 
     from lib_storyboard.detailer.diffusers_inpaint import DiffusersInpainter
-    from lib_storyboard.detailer.run import registry_detect, run_detailer
+    from lib_storyboard.detailer.run import catalog_detect, run_detailer
     from lib_storyboard.models.tiny import tiny_components
 
     from matplotlib import cbook
@@ -73,7 +73,7 @@ def bench_post_pass(repeat: int, size: int, steps: int, device: str) -> None:
     two.paste(Image.fromarray(data.astronaut()), (512, 44))
     inp = DiffusersInpainter.from_components(tiny_components(in_channels=9), steps=steps)
     inp.pipe.to(device)
-    detect = registry_detect(DetectorRegistry(allow_download=False, device=device))
+    detect = catalog_detect(DetectorCatalog(allow_download=False, device=device))
     args = [PassArgs(detector="mediapipe_face_full", inpaint_width=size, inpaint_height=size, denoise=0.5)]
     run_detailer(two, args, detect, inp)  # warm-up
     totals, inside, regions = [], [], 0

@@ -1,6 +1,7 @@
-"""Training jobs: one worker runs them in submission order; anyone can read their state or ask one to stop.
+"""Background jobs (training): one worker runs them in submission order; anyone can read their state or ask one to
+stop. A job carries its validated options object, parsed once when the request came in.
 
-The UI and the HTTP API share one registry, so a run started from either shows in both.
+The UI and the HTTP API share one job list, so a run started from either shows in both.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
+from collections.abc import Callable
 
 ACTIVE = ("queued", "running")
 
@@ -18,7 +20,7 @@ ACTIVE = ("queued", "running")
 @dataclass
 class Job:
     id: str
-    config: dict
+    options: Any                   # the validated options object (has to_dict())
     state: str = "queued"          # queued | running | finished | interrupted | failed | cancelled
     step: int = 0
     total: int = 0
@@ -40,7 +42,7 @@ class Job:
     def as_dict(self) -> dict:
         return {"id": self.id, "state": self.state, "step": self.step, "total": self.total, "loss": self.loss,
                 "message": self.message, "files": list(self.files), "errors": list(self.errors),
-                "report": self.report, "preview": self.preview, "config": self.config,
+                "report": self.report, "preview": self.preview, "config": self.options.to_dict(),
                 "created": self.created, "started": self.started, "finished": self.finished}
 
 
@@ -54,16 +56,16 @@ class JobManager:
         self._worker: threading.Thread | None = None
         self._seq = itertools.count(1)
 
-    def new_job(self, config: dict) -> Job:
-        job = Job(id=f"sb-{next(self._seq)}-{uuid.uuid4().hex[:8]}", config=dict(config))
+    def new_job(self, options) -> Job:
+        job = Job(id=f"sb-{next(self._seq)}-{uuid.uuid4().hex[:8]}", options=options)
         with self._cv:
             self._jobs[job.id] = job
             self._trim()
         return job
 
-    def submit(self, config: dict) -> Job:
+    def submit(self, options) -> Job:
         """Queue a job for the background worker."""
-        job = self.new_job(config)
+        job = self.new_job(options)
         with self._cv:
             self._queue.append(job)
             if self._worker is None or not self._worker.is_alive():

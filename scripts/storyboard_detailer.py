@@ -1,16 +1,12 @@
 """sd-webui-storyboard: the after-detailer, an always-visible accordion in txt2img and img2img (off by default).
 
 API: alwayson_scripts {"Storyboard detailer": {"args": [enabled, {pass 1}, {pass 2}, ..., detail_only]}};
-GET /storyboard/v1/detailer/schema gives the pass fields. A1111 puts the extension folder on sys.path only while
-this file runs, so the package is imported here at the top.
+GET /storyboard/v1/detailer/schema gives the pass fields. Its settings and routes are registered by storyboard.py.
 """
-from modules import script_callbacks, scripts
+from modules import scripts
 
-import lib_storyboard.adapters.a1111_detailer as sb_detailer
 from lib_storyboard.detailer.args import SCRIPT_TITLE
-
-script_callbacks.on_ui_settings(sb_detailer.add_settings)
-script_callbacks.on_app_started(lambda demo, app: sb_detailer.on_app_started(app))
+from lib_storyboard.webui import detailer_hooks, detailer_ui
 
 
 class StoryboardDetailer(scripts.Script):
@@ -23,10 +19,10 @@ class StoryboardDetailer(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img):
-        return sb_detailer.build_ui(self, is_img2img)
+        return detailer_ui.build_ui(self, is_img2img)
 
     def process(self, p, *args):
-        sb_detailer.process(p, args)
+        detailer_hooks.process(p, args)
 
     def postprocess_image(self, p, pp, *args):
-        sb_detailer.postprocess_image(p, pp)
+        detailer_hooks.postprocess_image(p, pp)

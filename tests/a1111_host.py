@@ -85,6 +85,16 @@ def copy_tree(src: str, dst: str) -> None:
         os.chmod(root, 0o755)
 
 
+def webui_or_skip(tmp_path_factory, name: str) -> "WebUI":
+    """A WebUI in a new temporary folder, or the test module skipped with one line when no A1111 source is found."""
+    import pytest
+
+    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
+    if src is None:
+        pytest.skip(why)
+    return WebUI(str(tmp_path_factory.mktemp(name)), src)
+
+
 def _git(*args: str) -> None:
     subprocess.run(["git", *args], check=True, capture_output=True, timeout=600)
 

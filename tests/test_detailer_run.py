@@ -6,12 +6,12 @@ from matplotlib import cbook
 from PIL import Image
 from skimage import data
 
-from lib_storyboard.detection import DetectorRegistry
+from lib_storyboard.detection import DetectorCatalog
 from lib_storyboard.detection.result import Detections, box_mask
 from lib_storyboard.detailer.args import PassArgs
 from lib_storyboard.detailer.diffusers_inpaint import DiffusersInpainter, strip_extra_networks
 from lib_storyboard.detailer.plan import crop_and_size, expand_to_aspect, plan_pass, region_seed
-from lib_storyboard.detailer.run import registry_detect, run_detailer
+from lib_storyboard.detailer.run import catalog_detect, run_detailer
 from lib_storyboard.models.tiny import tiny_components
 
 MAIN = "<fs_trg> eye level, a woman in a space suit <lora:sb_style:0.8>"
@@ -25,7 +25,7 @@ def inpainter():
 
 @pytest.fixture(scope="module")
 def detect():
-    return registry_detect(DetectorRegistry(allow_download=False))
+    return catalog_detect(DetectorCatalog(allow_download=False))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import os
 import sys
 import tempfile
 
-# The registry tests also import ultralytics: no DNS probes, settings in a throw-away folder.
+# The catalog tests also import ultralytics: no DNS probes, settings in a throw-away folder.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 
@@ -13,7 +13,7 @@ from matplotlib import cbook  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from lib_storyboard.detection import DetectorError, DetectorRegistry  # noqa: E402
+from lib_storyboard.detection import DetectorError, DetectorCatalog  # noqa: E402
 from lib_storyboard.detection.mediapipe_face import MODELS, detect_mediapipe  # noqa: E402
 
 pytest.importorskip("mediapipe")
@@ -85,8 +85,8 @@ def test_unknown_model_is_refused(astronaut):
         detect_mediapipe("mediapipe_hands", astronaut)
 
 
-def test_registry_runs_mediapipe_and_reports_it(astronaut):
-    reg = DetectorRegistry(allow_download=False)
+def test_catalog_runs_mediapipe_and_reports_it(astronaut):
+    reg = DetectorCatalog(allow_download=False)
     assert reg.availability()["mediapipe"] is None
     assert {"mediapipe_face_short", "mediapipe_face_full", "mediapipe_face_mesh"} <= set(reg.names())
     assert len(reg.detect("mediapipe_face_full", astronaut, 0.5)) == 1
@@ -98,7 +98,7 @@ def test_registry_runs_mediapipe_and_reports_it(astronaut):
 
 def test_missing_mediapipe_turns_off_only_mediapipe(monkeypatch, astronaut, tmp_path):
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # what an absent package looks like to `import`
-    reg = DetectorRegistry([str(tmp_path)], allow_download=True)
+    reg = DetectorCatalog([str(tmp_path)], allow_download=True)
     why = reg.availability()["mediapipe"]
     assert why.startswith("mediapipe detectors are off because the mediapipe package cannot be imported")
     assert why.endswith(".") and "\n" not in why

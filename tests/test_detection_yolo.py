@@ -22,7 +22,7 @@ from huggingface_hub.utils import reset_sessions  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from lib_storyboard.detection import DetectorError, DetectorRegistry  # noqa: E402
+from lib_storyboard.detection import DetectorError, DetectorCatalog  # noqa: E402
 from lib_storyboard.detection import yolo  # noqa: E402
 
 pytest.importorskip("ultralytics")
@@ -70,21 +70,21 @@ class Counting:
 
 def test_models_in_folders_are_listed_host_first(folders):
     host, ours = folders
-    reg = DetectorRegistry([host, ours], allow_download=False)
+    reg = DetectorCatalog([host, ours], allow_download=False)
     assert reg.availability()["yolo"] is None
     yolo_models = {m.name: m for m in reg.models() if m.family == "yolo"}
     assert set(yolo_models) == {"yolov8n_random.pt", "blob_seg.pt", "blob_box.pt"}
     assert yolo_models["yolov8n_random.pt"].path == os.path.join(host, "yolov8n_random.pt")
     assert all(m.source == "folder" for m in yolo_models.values())
     # downloads on: the standard hub models are offered as well
-    names = DetectorRegistry([host, ours], allow_download=True).names()
+    names = DetectorCatalog([host, ours], allow_download=True).names()
     assert {"face_yolov8n.pt", "hand_yolov8n.pt", "person_yolov8n-seg.pt"} <= set(names)
 
 
 def test_random_model_loads_through_the_hook_and_runs(folders):
     host, ours = folders
     hook = Counting()
-    reg = DetectorRegistry([host, ours], allow_download=False, unpickle_context=hook, device="cpu")
+    reg = DetectorCatalog([host, ours], allow_download=False, unpickle_context=hook, device="cpu")
     astro = Image.fromarray(data.astronaut())
     d = reg.detect("yolov8n_random.pt", astro, confidence=0.3, imgsz=320)
     assert d.size == (512, 512) and len(d) == 0 and d.preview.size == (512, 512)
@@ -94,7 +94,7 @@ def test_random_model_loads_through_the_hook_and_runs(folders):
 
 
 def test_segmentation_model_gives_polygon_masks_at_image_size(folders, coffee):
-    reg = DetectorRegistry(list(folders), allow_download=False, device="cpu")
+    reg = DetectorCatalog(list(folders), allow_download=False, device="cpu")
     d = reg.detect("blob_seg.pt", coffee, confidence=0.5, imgsz=160)
     assert len(d) > 0
     assert set(d.labels) == {"face"} and all(0.9 < c <= 1.0 for c in d.confidences)
@@ -108,7 +108,7 @@ def test_segmentation_model_gives_polygon_masks_at_image_size(folders, coffee):
 
 
 def test_box_model_gives_box_masks_and_class_filter(folders, coffee):
-    reg = DetectorRegistry(list(folders), allow_download=False, device="cpu")
+    reg = DetectorCatalog(list(folders), allow_download=False, device="cpu")
     d = reg.detect("blob_box.pt", coffee, confidence=0.5, imgsz=160)
     assert len(d) > 0
     x1, y1, x2, y2 = (int(round(v)) for v in d.boxes[0])
@@ -119,7 +119,7 @@ def test_box_model_gives_box_masks_and_class_filter(folders, coffee):
 
 
 def test_only_bare_names_from_the_folders_are_loaded(folders, tmp_path):
-    reg = DetectorRegistry(list(folders), allow_download=False)
+    reg = DetectorCatalog(list(folders), allow_download=False)
     outside = tmp_path / "evil.pt"
     outside.write_bytes(b"not loaded")
     for name in (str(outside), "../evil.pt", os.path.join("..", os.path.basename(str(tmp_path)), "evil.pt")):
@@ -130,7 +130,7 @@ def test_only_bare_names_from_the_folders_are_loaded(folders, tmp_path):
 
 
 def test_downloads_off_gives_one_clear_sentence(folders):
-    reg = DetectorRegistry(list(folders), allow_download=False)
+    reg = DetectorCatalog(list(folders), allow_download=False)
     assert "face_yolov8n.pt" not in reg.names()
     with pytest.raises(DetectorError, match=r"^YOLO model 'face_yolov8n.pt' is not in any models folder and "
                                             r"downloads are turned off; place the file in a models folder\.$"):
@@ -151,7 +151,7 @@ def test_download_offline_gives_one_clear_sentence_without_network(monkeypatch, 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     dest = tmp_path / "downloads"
-    reg = DetectorRegistry([], download_dir=str(dest), allow_download=True)
+    reg = DetectorCatalog([], download_dir=str(dest), allow_download=True)
     with pytest.raises(DetectorError) as e:
         reg.detect("face_yolov8n.pt", Image.new("RGB", (64, 64)))
     msg = str(e.value)
@@ -212,7 +212,7 @@ def loopback_hub(folders, monkeypatch):
 def test_standard_model_is_downloaded_on_first_use_then_found_locally(loopback_hub, tmp_path):
     endpoint, payload, seen = loopback_hub
     dest = tmp_path / "storyboard_models"
-    reg = DetectorRegistry([], download_dir=str(dest), allow_download=True, device="cpu", hub_endpoint=endpoint)
+    reg = DetectorCatalog([], download_dir=str(dest), allow_download=True, device="cpu", hub_endpoint=endpoint)
     assert {m.name: m for m in reg.models()}["face_yolov8n.pt"].source == "hub"
     d = reg.detect("face_yolov8n.pt", Image.fromarray(data.coffee()), 0.5, imgsz=160)
     assert len(d) > 0 and set(d.labels) == {"face"}
@@ -220,7 +220,7 @@ def test_standard_model_is_downloaded_on_first_use_then_found_locally(loopback_h
     assert ("GET", "/Bingsu/adetailer/resolve/main/face_yolov8n.pt") in seen
     # afterwards it is an ordinary local file: listed from the folder, loaded with downloads off, no request
     count = len(seen)
-    offline = DetectorRegistry([], download_dir=str(dest), allow_download=False, device="cpu")
+    offline = DetectorCatalog([], download_dir=str(dest), allow_download=False, device="cpu")
     info = {m.name: m for m in offline.models()}["face_yolov8n.pt"]
     assert info.source == "folder" and info.path == str(dest / "face_yolov8n.pt")
     assert len(offline.detect("face_yolov8n.pt", Image.fromarray(data.coffee()), 0.5, imgsz=160)) == len(d)
@@ -229,7 +229,7 @@ def test_standard_model_is_downloaded_on_first_use_then_found_locally(loopback_h
 
 def test_missing_ultralytics_turns_off_only_yolo(monkeypatch, folders):
     monkeypatch.setitem(sys.modules, "ultralytics", None)
-    reg = DetectorRegistry(list(folders), allow_download=True)
+    reg = DetectorCatalog(list(folders), allow_download=True)
     why = reg.availability()["yolo"]
     assert why.startswith("yolo detectors are off because the ultralytics package cannot be imported")
     assert [m.family for m in reg.models()] == ["mediapipe"] * 3

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from lib_storyboard import registry, shots
+from lib_storyboard import shots, storyboard_models
 from lib_storyboard.adapters.diffusers_sd15 import DiffusersSD15
 from lib_storyboard.adapters.text_splice import layout
 from lib_storyboard.dataset.scan import DatasetError
@@ -66,9 +66,9 @@ def test_training_writes_every_output(data, tmp_path):
     side = json.load(open(os.path.join(paths.lora_dir, "m1.json")))
     assert side["sd version"] == "SD1" and "<ms_trg>" in side["activation text"]
     assert os.path.isfile(os.path.join(paths.lora_dir, "m1.preview.png"))
-    found = registry.find_model([paths.lora_dir], None)
+    found = storyboard_models.find_model([paths.lora_dir], None)
     assert found.name == "m1" and found.step == 4
-    assert set(registry.token_vectors(found.path)) == set(shots.STEMS)
+    assert set(storyboard_models.token_vectors(found.path)) == set(shots.STEMS)
     assert res.vae_encodes == 9                        # latents cached: one VAE encode per image for the run
 
 

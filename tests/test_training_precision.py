@@ -2,11 +2,10 @@
 import pytest
 import torch
 
-from lib_storyboard.adapters.a1111 import A1111Adapter
 from lib_storyboard.adapters.diffusers_sd15 import DiffusersSD15
 from lib_storyboard.models.tiny import tiny_components
 from lib_storyboard.toyworld.sketches import write_dataset
-from lib_storyboard.training.adapter import ModelAdapter, UnsupportedModel
+from lib_storyboard.training.adapter import UnsupportedModel
 from lib_storyboard.training.config import TrainConfig
 from lib_storyboard.training.outputs import OutputPaths
 from lib_storyboard.training.precision import Precision, decide_precision, load_dtype
@@ -60,12 +59,6 @@ def test_loaders_load_the_weights_the_decision_accepts(requested, device, dtype)
     assert load_dtype(requested, device) == dtype
     bf16_ok = True
     assert decide_precision(requested, device, bf16_ok, load_dtype(requested, device)) is not None
-
-
-def test_every_adapter_autocasts_to_the_decided_dtype():
-    # The host's devices.autocast() always means fp16 on CUDA; the A1111 adapter uses the shared context instead.
-    assert A1111Adapter.autocast is ModelAdapter.autocast
-    assert not hasattr(A1111Adapter, "amp_dtype")
 
 
 def test_fp32_trains_a_step_on_the_diffusers_path(tmp_path):

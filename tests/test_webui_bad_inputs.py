@@ -17,9 +17,7 @@ import json
 import os
 import re
 import resource
-import shutil
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -28,7 +26,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from a1111_host import WebUI, source
+from a1111_host import webui_or_skip
 
 TRAIN = {"resolution": 64, "batch_size": 4, "max_steps": 3, "rank": 4, "alpha": 4.0, "preview_every": 0,
          "save_every": 0}
@@ -45,11 +43,8 @@ NOT_COMPARED = {"repositories", "cache", "__pycache__", ".git", "params.txt"}
 # -- the host and the datasets ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("a1111-bad"))
-    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
-    if src is None:
-        pytest.skip(why)
-    webui = WebUI(root, src)
+    webui = webui_or_skip(tmp_path_factory, "a1111-bad")
+    root = webui.root
     install = webui.prepare()
     assert install["returncode"] == 0, install["output"]
     webui.data = make_datasets(os.path.join(root, "data"))

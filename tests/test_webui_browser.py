@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from a1111_host import REPO, WebUI, git_url_of_checkout, pip_freeze, source
+from a1111_host import REPO, git_url_of_checkout, pip_freeze, webui_or_skip
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PLAYWRIGHT_CORE = os.environ.get("PLAYWRIGHT_CORE") or os.path.join(REPO, ".ci", "node", "node_modules",
@@ -110,11 +110,8 @@ def shots(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("a1111-browser"))
-    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
-    if src is None:
-        pytest.skip(why)
-    webui = WebUI(root, src)
+    webui = webui_or_skip(tmp_path_factory, "a1111-browser")
+    root = webui.root
     assert webui.prepare(extension=False) is None and not os.path.exists(webui.ext)
     trace_dir = os.path.join(root, "trace")
     os.makedirs(trace_dir)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a1111_host import WebUI, source
+from a1111_host import webui_or_skip
 
 NAME = "sbci"
 GEN = {"width": 64, "height": 64, "steps": 8, "sampler_name": "Euler", "cfg_scale": 2, "seed": 5}
@@ -31,11 +31,8 @@ AUTH = "sbuser:sb-secret"
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("a1111"))
-    src, why = source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
-    if src is None:
-        pytest.skip(why)
-    webui = WebUI(root, src)
+    webui = webui_or_skip(tmp_path_factory, "a1111")
+    root = webui.root
     webui.install = webui.prepare()
     from lib_storyboard.toyworld.sketches import write_dataset
     webui.data = os.path.join(root, "sketches")
@@ -88,6 +85,10 @@ def test_refusals_name_each_field_and_change_nothing(host):
     assert sorted(d["loc"][-1] for d in body["detail"]) == ["data_dir", "max_steps", "name", "rank"]
     assert all(d["msg"].endswith(".") for d in body["detail"])
     assert host.get("/storyboard/v1/jobs")[1]["jobs"] == []
+    st, schema = host.get("/storyboard/v1/train/schema")
+    steps = schema["properties"]["max_steps"]
+    assert st == 200 and (steps["title"], steps["minimum"], steps["maximum"]) == ("Steps", 1, 1_000_000), steps
+    assert schema["properties"]["preset"]["enum"] == ["low-vram", "balanced", "quality"]
 
 
 def test_train_writes_the_model_the_host_lists(host):
@@ -205,7 +206,7 @@ def test_cancel_of_a_running_job_keeps_what_it_learned(host):
     assert job["state"] == "interrupted" and 3 <= job["step"] < 5000, job
     assert "models/Lora/stopped.safetensors" in job["files"]
     # The host is free again: a generation with the interrupted model runs and records it.
-    assert f"Storyboard model: stopped" in infotext(txt2img(host, "<cu_trg>, a sketch", model="stopped"))
+    assert "Storyboard model: stopped" in infotext(txt2img(host, "<cu_trg>, a sketch", model="stopped"))
 
 
 def test_restart_keeps_everything_and_auth_guards_the_routes(host):

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib_storyboard.detailer.args import PassArgs, from_infotext  # noqa: E402
 from lib_storyboard.detailer.plan import plan_pass  # noqa: E402
-from lib_storyboard.detection import DetectorRegistry  # noqa: E402
+from lib_storyboard.detection import DetectorCatalog  # noqa: E402
 
 TITLE = "Storyboard detailer"
 FAILED: list[str] = []
@@ -115,7 +115,7 @@ def main() -> int:
     astronaut = Image.fromarray(data.astronaut()).resize((size, size), Image.LANCZOS)
     pass1 = {"detector": "mediapipe_face_short", "inpaint_width": size, "inpaint_height": size, "denoise": 0.5,
              "prompt": "[PROMPT], detailed face"}
-    dets = DetectorRegistry(allow_download=False).detect("mediapipe_face_short", astronaut, 0.3)
+    dets = DetectorCatalog(allow_download=False).detect("mediapipe_face_short", astronaut, 0.3)
     jobs = plan_pass(dets, PassArgs(**pass1), 0)
     print(f"local detection on the {size}px astronaut: {len(dets)} face(s), box "
           f"{tuple(round(v) for v in dets.boxes[0]) if len(dets) else None}, crop {jobs[0].crop_box if jobs else None}")

@@ -6,7 +6,7 @@ from binding to one tag order; caption dropout (all tags gone) teaches the trigg
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from ..adapters.text_splice import CHUNK as MAX_TOKENS  # CLIP's 77 positions less the start and end tokens
 from ..adapters.text_splice import token_count

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Dict, Optional
 
 import torch
 from PIL import Image
@@ -16,7 +15,7 @@ from .plan import RegionJob
 from .prompts import EXTRA_NETWORK_RE
 
 # A1111 sampler names → diffusers scheduler class names, for the `sampler` override.
-SAMPLERS: Dict[str, str] = {
+SAMPLERS: dict[str, str] = {
     "Euler": "EulerDiscreteScheduler",
     "Euler a": "EulerAncestralDiscreteScheduler",
     "DDIM": "DDIMScheduler",
@@ -41,7 +40,7 @@ class DiffusersInpainter:
     """Wraps a `StableDiffusionInpaintPipeline` (a 9-channel inpaint UNet, or a 4-channel one, which diffusers
     handles by blending the known latents back at each step)."""
 
-    def __init__(self, pipe, steps: int = 20, cfg_scale: float = 7.0, clip_skip: Optional[int] = None) -> None:
+    def __init__(self, pipe, steps: int = 20, cfg_scale: float = 7.0, clip_skip: int | None = None) -> None:
         self.pipe = pipe
         self.steps = steps
         self.cfg_scale = cfg_scale
@@ -50,7 +49,7 @@ class DiffusersInpainter:
         self.pipe_seconds = 0.0
 
     @classmethod
-    def from_components(cls, comps, **kwargs) -> "DiffusersInpainter":
+    def from_components(cls, comps, **kwargs) -> DiffusersInpainter:
         """Build the pipeline from `models.tiny.SDComponents`-like parts (unet, vae, text_encoder, tokenizer,
         scheduler)."""
         from diffusers import StableDiffusionInpaintPipeline
@@ -61,7 +60,7 @@ class DiffusersInpainter:
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe, **kwargs)
 
-    def _scheduler(self, sampler: Optional[str]):
+    def _scheduler(self, sampler: str | None):
         if sampler is None:
             return self.pipe.scheduler
         if sampler not in SAMPLERS:

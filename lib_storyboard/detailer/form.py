@@ -4,12 +4,13 @@ pass dict the script receives and pasted infotext stay one and the same thing.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .args import PassArgs
 
 # Override → (switch label, value shown while the switch is off).
-OPTIONAL: Dict[str, tuple] = {"steps": ("Separate steps", 20), "cfg_scale": ("Separate CFG scale", 7.0),
+OPTIONAL: dict[str, tuple] = {"steps": ("Separate steps", 20), "cfg_scale": ("Separate CFG scale", 7.0),
                               "sampler": ("Separate sampler", "Euler a"), "clip_skip": ("Separate CLIP skip", 2)}
 INT_FIELDS = {"top_k", "dilate_erode", "x_offset", "y_offset", "mask_blur", "padding", "inpaint_width",
               "inpaint_height", "steps", "clip_skip"}
@@ -34,7 +35,7 @@ def form_to_pass(keys: Sequence[str], values: Sequence[Any]) -> dict:
     return d
 
 
-def pass_to_form(p: PassArgs) -> Dict[str, Any]:
+def pass_to_form(p: PassArgs) -> dict[str, Any]:
     """A pass → the value of every form field; the inverse of `form_to_pass`."""
     d = p.dict()
     for key, (_, shown) in OPTIONAL.items():

@@ -8,7 +8,7 @@ source of mask, and a region touching the border is not eroded from that side.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -84,7 +84,7 @@ def dilate_erode(mask: Image.Image, px: int) -> Image.Image:
     return Image.fromarray(out, "L")
 
 
-def merge_masks(masks: Sequence[Image.Image], mode: str) -> List[Image.Image]:
+def merge_masks(masks: Sequence[Image.Image], mode: str) -> list[Image.Image]:
     """"none": unchanged; "merge": one union mask; "merge_invert": everything except the union."""
     if mode not in MERGE_MODES:
         raise ValueError(f"merge mode must be one of {', '.join(MERGE_MODES)}, not {mode!r}.")
@@ -103,14 +103,14 @@ def blur_mask(mask: Image.Image, px: int) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(px)) if px > 0 else mask
 
 
-def mask_bbox(mask: Image.Image) -> Optional[Tuple[int, int, int, int]]:
+def mask_bbox(mask: Image.Image) -> tuple[int, int, int, int] | None:
     """(x1, y1, x2, y2), x2/y2 exclusive, of the non-zero pixels; None for an empty mask."""
     return mask.getbbox()
 
 
 def prepare_masks(dets: Detections, *, confidence: float = 0.0, min_ratio: float = 0.0, max_ratio: float = 1.0,
                   top_k_count: int = 0, top_k_by: str = "area", order: str = "none", x_offset: int = 0,
-                  y_offset: int = 0, dilate: int = 0, merge: str = "none") -> Tuple[Detections, List[Image.Image]]:
+                  y_offset: int = 0, dilate: int = 0, merge: str = "none") -> tuple[Detections, list[Image.Image]]:
     """Apply every step in order. Returns the kept detections (in region order) and the final masks; masks
     that end up empty (eroded away, shifted off the image) are dropped. After merging, the detections no longer
     pair one-to-one with the single mask."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 from PIL import Image
 
@@ -17,7 +16,7 @@ from .args import PassArgs
 from .masks import blur_mask, mask_bbox, prepare_masks
 from .prompts import region_negatives, region_prompts
 
-IntBox = Tuple[int, int, int, int]
+IntBox = tuple[int, int, int, int]
 SEED_STRIDE_PER_PASS = 1000  # pass p, region r → seed + 1000·p + r: distinct and reproducible
 
 
@@ -30,15 +29,15 @@ class RegionJob:
     negative_prompt: str
     seed: int
     crop_box: IntBox                # the only pixels that may change
-    inpaint_size: Tuple[int, int]   # (width, height) the crop is redrawn at
+    inpaint_size: tuple[int, int]   # (width, height) the crop is redrawn at
     denoise: float
     mask_blur: int
     padding: int
     only_masked: bool
-    steps: Optional[int] = None
-    cfg_scale: Optional[float] = None
-    sampler: Optional[str] = None
-    clip_skip: Optional[int] = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    sampler: str | None = None
+    clip_skip: int | None = None
     kind: str = "other"             # face / hand / person / other
 
     def paste_mask(self) -> Image.Image:
@@ -54,7 +53,7 @@ def _round8(v: float) -> int:
     return max(64, int(round(v / 8.0)) * 8)
 
 
-def _grow(lo: int, hi: int, length: int, limit: int) -> Tuple[int, int]:
+def _grow(lo: int, hi: int, length: int, limit: int) -> tuple[int, int]:
     """Widen [lo, hi) to `length` around its centre, shifted to stay inside [0, limit)."""
     length = min(length, limit)
     lo -= (length - (hi - lo)) // 2
@@ -66,7 +65,7 @@ def _grow(lo: int, hi: int, length: int, limit: int) -> Tuple[int, int]:
     return lo, hi
 
 
-def expand_to_aspect(box: IntBox, aspect: float, size: Tuple[int, int]) -> IntBox:
+def expand_to_aspect(box: IntBox, aspect: float, size: tuple[int, int]) -> IntBox:
     """Widen `box` (never shrink it) to width/height == aspect where the image allows it."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
@@ -77,7 +76,7 @@ def expand_to_aspect(box: IntBox, aspect: float, size: Tuple[int, int]) -> IntBo
     return x1, y1, x2, y2
 
 
-def crop_and_size(mask: Image.Image, args: PassArgs) -> Tuple[IntBox, Tuple[int, int]]:
+def crop_and_size(mask: Image.Image, args: PassArgs) -> tuple[IntBox, tuple[int, int]]:
     """The crop box and inpaint size of one region mask."""
     size = mask.size
     if not args.inpaint_only_masked:
@@ -95,14 +94,14 @@ def crop_and_size(mask: Image.Image, args: PassArgs) -> Tuple[IntBox, Tuple[int,
     return expand_to_aspect(box, target[0] / target[1], size), target
 
 
-def _matched(w: int, h: int, args: PassArgs) -> Tuple[int, int]:
+def _matched(w: int, h: int, args: PassArgs) -> tuple[int, int]:
     # The box's aspect ratio at the area of inpaint_width × inpaint_height.
     area = args.inpaint_width * args.inpaint_height
     return _round8(math.sqrt(area * w / h)), _round8(math.sqrt(area * h / w))
 
 
 def plan_pass(detections: Detections, args: PassArgs, pass_index: int, main_prompt: str = "",
-              main_negative: str = "", seed: int = 0) -> List[RegionJob]:
+              main_negative: str = "", seed: int = 0) -> list[RegionJob]:
     """The region jobs of one pass, in region order; regions whose prompt is `[SKIP]` get no job."""
     if not args.enabled:
         return []

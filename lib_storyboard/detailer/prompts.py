@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional
 
 from .. import shots
 
@@ -22,7 +21,7 @@ SEP, PROMPT, SKIP = "[SEP]", "[PROMPT]", "[SKIP]"
 EXTRA_NETWORK_RE = re.compile(r"<(\w+):([^>]+)>")
 
 
-def split_parts(text: str) -> List[str]:
+def split_parts(text: str) -> list[str]:
     return [p.strip() for p in (text or "").split(SEP)]
 
 
@@ -48,10 +47,10 @@ def apply_shot_swap(prompt: str, main: str, kind: str) -> str:
 
 
 def region_prompts(pass_prompt: str, main_prompt: str, n: int, kind: str = "other",
-                   shot_swap: bool = True) -> List[Optional[str]]:
+                   shot_swap: bool = True) -> list[str | None]:
     """The prompt of each of `n` regions, or None for a region to skip."""
     parts = split_parts(pass_prompt)
-    out: List[Optional[str]] = []
+    out: list[str | None] = []
     for i in range(n):
         part = parts[min(i, len(parts) - 1)]
         if part.upper() == SKIP:
@@ -62,7 +61,7 @@ def region_prompts(pass_prompt: str, main_prompt: str, n: int, kind: str = "othe
     return out
 
 
-def region_negatives(pass_negative: str, main_negative: str, n: int) -> List[str]:
+def region_negatives(pass_negative: str, main_negative: str, n: int) -> list[str]:
     """The negative prompt of each of `n` regions (`[SEP]` and `[PROMPT]` as for prompts; no skipping)."""
     parts = split_parts(pass_negative)
     return [_expand(parts[min(i, len(parts) - 1)], main_negative) for i in range(n)]

@@ -5,7 +5,8 @@ next pass's detection. Stop requests are honoured between regions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
@@ -14,7 +15,7 @@ from .args import PassArgs
 from .plan import RegionJob, plan_pass
 
 if TYPE_CHECKING:
-    from ..detection.registry import DetectorRegistry
+    from ..detection.catalog import DetectorCatalog
 
 Detect = Callable[[PassArgs, Image.Image], Detections]
 Inpaint = Callable[[RegionJob, Image.Image], Image.Image]
@@ -23,16 +24,16 @@ Inpaint = Callable[[RegionJob, Image.Image], Image.Image]
 @dataclass
 class DetailerResult:
     image: Image.Image                       # the input object itself when nothing was redrawn
-    jobs: List[RegionJob] = field(default_factory=list)       # the jobs that ran, in order
+    jobs: list[RegionJob] = field(default_factory=list)       # the jobs that ran, in order
     # per pass with regions: every detection's box and the masks actually redrawn, over the image it ran on
-    previews: List[Image.Image] = field(default_factory=list)
+    previews: list[Image.Image] = field(default_factory=list)
     stopped: bool = False
 
 
-def registry_detect(registry: "DetectorRegistry") -> Detect:
-    """A `detect` callable backed by a `detection.DetectorRegistry`."""
+def catalog_detect(catalog: DetectorCatalog) -> Detect:
+    """A `detect` callable backed by a `detection.DetectorCatalog`."""
     def detect(args: PassArgs, image: Image.Image) -> Detections:
-        return registry.detect(args.detector, image, args.confidence, args.class_list())
+        return catalog.detect(args.detector, image, args.confidence, args.class_list())
     return detect
 
 
@@ -42,9 +43,9 @@ def _mask_preview(image: Image.Image, jobs: Sequence[RegionJob], dets: Detection
 
 def run_detailer(image: Image.Image, passes: Sequence[PassArgs], detect: Detect, inpaint: Inpaint, *,
                  main_prompt: str = "", main_negative: str = "", seed: int = 0,
-                 should_stop: Optional[Callable[[], bool]] = None,
-                 on_region: Optional[Callable[[int, int], None]] = None,
-                 on_pass: Optional[Callable[[int, List[RegionJob]], None]] = None) -> DetailerResult:
+                 should_stop: Callable[[], bool] | None = None,
+                 on_region: Callable[[int, int], None] | None = None,
+                 on_pass: Callable[[int, list[RegionJob]], None] | None = None) -> DetailerResult:
     """Detail `image` with every enabled pass.
 
     `on_pass(pass_index, jobs)` is called once a pass is planned (the host adds len(jobs) to its job count);

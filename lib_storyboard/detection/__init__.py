@@ -1,5 +1,5 @@
-"""Detectors (mediapipe faces, YOLO files) behind one result type; see `registry.DetectorRegistry`."""
-from .registry import DetectorRegistry, ModelInfo
+"""Detectors (mediapipe faces, YOLO files) behind one result type; see `catalog.DetectorCatalog`."""
+from .catalog import DetectorCatalog, ModelInfo
 from .result import Detections, DetectorError
 
-__all__ = ["DetectorRegistry", "ModelInfo", "Detections", "DetectorError"]
+__all__ = ["DetectorCatalog", "ModelInfo", "Detections", "DetectorError"]

@@ -6,14 +6,13 @@ after use: mediapipe graphs left open print errors at interpreter exit.
 """
 from __future__ import annotations
 
-from typing import Dict
 
 import numpy as np
 from PIL import Image
 
 from .result import Detections, box_mask, clamp_box, draw_preview
 
-MODELS: Dict[str, str] = {
+MODELS: dict[str, str] = {
     "mediapipe_face_short": "face detection, short range (faces within ~2 m, large in frame)",
     "mediapipe_face_full": "face detection, full range (smaller, farther faces)",
     "mediapipe_face_mesh": "face mesh: a convex-hull mask of 468 landmarks per face",

@@ -6,12 +6,12 @@ Detectors differ (mediapipe gives relative boxes or landmarks, YOLO gives tensor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-Box = Tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels, x2/y2 exclusive
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels, x2/y2 exclusive
 
 
 class DetectorError(ValueError):
@@ -22,12 +22,12 @@ class DetectorError(ValueError):
 class Detections:
     """Detections on one image of `size` (width, height). `masks[i]` is a PIL 'L' image of that size (255 = region)."""
 
-    size: Tuple[int, int]
-    boxes: List[Box] = field(default_factory=list)
-    masks: List[Image.Image] = field(default_factory=list)
-    confidences: List[float] = field(default_factory=list)
-    labels: List[str] = field(default_factory=list)
-    preview: Optional[Image.Image] = None
+    size: tuple[int, int]
+    boxes: list[Box] = field(default_factory=list)
+    masks: list[Image.Image] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    preview: Image.Image | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -40,20 +40,20 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def select(self, indices: Sequence[int]) -> "Detections":
+    def select(self, indices: Sequence[int]) -> Detections:
         """A new Detections holding the given detections in the given order (the preview is kept)."""
         idx = list(indices)
         return Detections(self.size, [self.boxes[i] for i in idx], [self.masks[i] for i in idx],
                           [self.confidences[i] for i in idx], [self.labels[i] for i in idx], self.preview)
 
 
-def clamp_box(box: Sequence[float], size: Tuple[int, int]) -> Box:
+def clamp_box(box: Sequence[float], size: tuple[int, int]) -> Box:
     w, h = size
     x1, y1, x2, y2 = (float(v) for v in box)
     return (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
 
 
-def box_mask(box: Sequence[float], size: Tuple[int, int]) -> Image.Image:
+def box_mask(box: Sequence[float], size: tuple[int, int]) -> Image.Image:
     """A filled rectangle mask for a box model: pixels whose centre lies inside the box are 255."""
     w, h = size
     x1, y1, x2, y2 = clamp_box(box, size)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import ContextManager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -19,11 +20,11 @@ from .result import Detections, DetectorError, box_mask, clamp_box, draw_preview
 
 HUB_REPO = "Bingsu/adetailer"
 # The standard models of the adetailer hub repository: 2D/realistic faces and hands, and person segmentation.
-STANDARD_MODELS: Tuple[str, ...] = (
+STANDARD_MODELS: tuple[str, ...] = (
     "face_yolov8n.pt", "face_yolov8s.pt", "hand_yolov8n.pt", "person_yolov8n-seg.pt", "person_yolov8s-seg.pt")
 EXTENSIONS = (".pt",)
 
-UnpickleContext = Optional[Callable[[], ContextManager]]
+UnpickleContext = Callable[[], ContextManager] | None
 
 
 def prepare_ultralytics_env(offline: bool) -> None:
@@ -41,9 +42,9 @@ def prepare_ultralytics_env(offline: bool) -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def list_model_files(folders: Sequence[str]) -> Dict[str, str]:
+def list_model_files(folders: Sequence[str]) -> dict[str, str]:
     """File name → path of every YOLO model in `folders` (not recursive); the first folder wins on a name clash."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     for folder in folders:
         if not folder or not os.path.isdir(folder):
             continue
@@ -54,8 +55,8 @@ def list_model_files(folders: Sequence[str]) -> Dict[str, str]:
     return found
 
 
-def download_model(name: str, download_dir: Optional[str], allow_download: bool,
-                   endpoint: Optional[str] = None) -> str:
+def download_model(name: str, download_dir: str | None, allow_download: bool,
+                   endpoint: str | None = None) -> str:
     """Fetch a standard model from the hub (or a mirror `endpoint`) into `download_dir` (or the hub cache) and
     return its path."""
     if name not in STANDARD_MODELS:
@@ -95,7 +96,7 @@ def load_model(path: str, unpickle_context: UnpickleContext = None):
         return YOLO(path)
 
 
-def _segment_mask(polygon: np.ndarray, size: Tuple[int, int]) -> Optional[Image.Image]:
+def _segment_mask(polygon: np.ndarray, size: tuple[int, int]) -> Image.Image | None:
     import cv2
 
     if polygon is None or len(polygon) < 3:
@@ -106,7 +107,7 @@ def _segment_mask(polygon: np.ndarray, size: Tuple[int, int]) -> Optional[Image.
 
 
 def predict(model, image: Image.Image, confidence: float = 0.3, classes: Sequence[str] = (),
-            device: Optional[str] = None, imgsz: int = 640) -> Detections:
+            device: str | None = None, imgsz: int = 640) -> Detections:
     """Run a loaded YOLO model. Segmentation models give polygon masks in image pixels; box models give box masks.
 
     `classes` keeps only detections whose label is in it (case-insensitive), for multi-class models.
@@ -140,21 +141,21 @@ def predict(model, image: Image.Image, confidence: float = 0.3, classes: Sequenc
 class YoloModels:
     """Finds, downloads and caches YOLO models by file name. One instance per host process (or per test)."""
 
-    def __init__(self, folders: Sequence[str] = (), download_dir: Optional[str] = None,
+    def __init__(self, folders: Sequence[str] = (), download_dir: str | None = None,
                  allow_download: bool = True, unpickle_context: UnpickleContext = None,
-                 hub_endpoint: Optional[str] = None) -> None:
+                 hub_endpoint: str | None = None) -> None:
         self.folders = [f for f in folders if f]
         self.hub_endpoint = hub_endpoint
         self.download_dir = download_dir
         self.allow_download = allow_download
         self.unpickle_context = unpickle_context
-        self._cache: Dict[Tuple[str, float], object] = {}
+        self._cache: dict[tuple[str, float], object] = {}
 
-    def local(self) -> Dict[str, str]:
+    def local(self) -> dict[str, str]:
         folders = self.folders + ([self.download_dir] if self.download_dir else [])
         return list_model_files(folders)
 
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         """Local models, then the standard ones still downloadable (only when downloads are on)."""
         local = self.local()
         extra = [n for n in STANDARD_MODELS if n not in local] if self.allow_download else []
@@ -182,5 +183,5 @@ class YoloModels:
         return self._cache[key]
 
     def detect(self, name: str, image: Image.Image, confidence: float = 0.3, classes: Sequence[str] = (),
-               device: Optional[str] = None, imgsz: int = 640) -> Detections:
+               device: str | None = None, imgsz: int = 640) -> Detections:
         return predict(self.model(name), image, confidence, classes, device, imgsz)

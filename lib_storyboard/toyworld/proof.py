@@ -154,7 +154,7 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 48
     import os
     import time
 
-    from ..registry import token_vectors
+    from ..storyboard_models import token_vectors
     from ..training.config import TrainConfig
     from ..training.outputs import OutputPaths
     from ..training.trainer import Trainer

@@ -6,7 +6,7 @@ them to the adapter. Only adapters touch host or diffusers model objects.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -124,7 +124,7 @@ class TrainConfig(Options):
         return v
 
     @classmethod
-    def from_dict(cls, data) -> "TrainConfig":
+    def from_dict(cls, data) -> TrainConfig:
         """JSON-like input → a config; the preset's values come first, anything the caller set wins."""
         if isinstance(data, dict):
             preset = data.get("preset", cls.__fields__["preset"].default)
@@ -137,6 +137,6 @@ class TrainConfig(Options):
         d["preview_seeds"] = list(self.preview_seeds)
         return d
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         """A validated copy with some options changed."""
         return type(self).from_dict({**self.to_dict(), **changes})

@@ -55,9 +55,8 @@ def save_state(folder: str, *, config: dict, step: int, tokens: dict, lora: dict
     return [tpath, jpath]
 
 
-def saved_config(folder: str) -> dict:
-    """The options of the run saved in `folder`, from its JSON alone (no tensor is read), for checks made before
-    a resumed run starts. Raises StateError as `load_state` would when there is no readable state."""
+def _read_meta(folder: str) -> tuple[str, dict]:
+    """(the tensor file's path, the state's JSON) of the run saved in `folder`; StateError when there is none."""
     tpath, jpath = os.path.join(folder, STATE_TENSORS), os.path.join(folder, STATE_JSON)
     if not (os.path.isfile(tpath) and os.path.isfile(jpath)):
         raise StateError(f"There is no saved training state to resume in {folder}.")
@@ -68,21 +67,21 @@ def saved_config(folder: str) -> dict:
         raise StateError(f"The saved training state in {folder} is unreadable ({e}).") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise StateError("The saved training state was written by another version and cannot be resumed.")
-    return dict(meta.get("config") or {})
+    return tpath, meta
+
+
+def saved_config(folder: str) -> dict:
+    """The options of the run saved in `folder`, from its JSON alone (no tensor is read), for checks made before
+    a resumed run starts. Raises StateError as `load_state` would when there is no readable state."""
+    return dict(_read_meta(folder)[1].get("config") or {})
 
 
 def load_state(folder: str) -> dict:
-    tpath, jpath = os.path.join(folder, STATE_TENSORS), os.path.join(folder, STATE_JSON)
-    if not (os.path.isfile(tpath) and os.path.isfile(jpath)):
-        raise StateError(f"There is no saved training state to resume in {folder}.")
+    tpath, meta = _read_meta(folder)
     try:
-        with open(jpath, encoding="utf-8") as f:
-            meta = json.load(f)
         tensors = load_file(tpath)
     except Exception as e:
         raise StateError(f"The saved training state in {folder} is unreadable ({e}).") from e
-    if meta.get("format") != FORMAT:
-        raise StateError("The saved training state was written by another version and cannot be resumed.")
     tokens = {k[len("tokens."):]: v for k, v in tensors.items() if k.startswith("tokens.")}
     lora = {}
     for name, alpha in meta["lora_alpha"].items():

@@ -59,10 +59,10 @@ def list_models(lora_dirs: list[str]) -> list[StoryboardModel]:
     return sorted(found.values(), key=lambda m: -m.trained_at)
 
 
-def find_model(lora_dirs: list[str], name: str | None) -> StoryboardModel | None:
-    """The model called `name`, or the newest when `name` is empty or "latest"."""
+def find_model(lora_dirs: list[str], name: str | None = None) -> StoryboardModel | None:
+    """The model called `name`, or the newest when no name is given."""
     models = list_models(lora_dirs)
-    if not name or name.lower() in ("latest", "last trained", "auto"):
+    if not name:
         return models[0] if models else None
     return next((m for m in models if m.name == name), None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from PIL import Image
 
@@ -22,24 +22,24 @@ class ModelInfo:
     name: str
     family: str                 # "mediapipe" | "yolo"
     source: str                 # "builtin" (ships in the package) | "folder" | "hub" (downloaded on first use)
-    path: Optional[str] = None
+    path: str | None = None
     description: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class DetectorRegistry:
+class DetectorCatalog:
     """Detectors available to one host process; `yolo_folders` are searched in order (host's first, then ours)."""
 
-    def __init__(self, yolo_folders: Sequence[str] = (), download_dir: Optional[str] = None,
+    def __init__(self, yolo_folders: Sequence[str] = (), download_dir: str | None = None,
                  allow_download: bool = True, unpickle_context: yolo.UnpickleContext = None,
-                 device: Optional[str] = None, hub_endpoint: Optional[str] = None) -> None:
+                 device: str | None = None, hub_endpoint: str | None = None) -> None:
         self.yolo = yolo.YoloModels(yolo_folders, download_dir, allow_download, unpickle_context, hub_endpoint)
         self.device = device
-        self._why_not: Dict[str, Optional[str]] = {}
+        self._why_not: dict[str, str | None] = {}
 
-    def _check(self, family: str) -> Optional[str]:
+    def _check(self, family: str) -> str | None:
         if family not in self._why_not:
             package = FAMILIES[family]
             if family == "yolo":
@@ -53,12 +53,12 @@ class DetectorRegistry:
                                          f"imported ({first}).")
         return self._why_not[family]
 
-    def availability(self) -> Dict[str, Optional[str]]:
+    def availability(self) -> dict[str, str | None]:
         """Family → None when it works, else the sentence that says why it is off."""
         return {family: self._check(family) for family in FAMILIES}
 
-    def models(self) -> List[ModelInfo]:
-        out: List[ModelInfo] = []
+    def models(self) -> list[ModelInfo]:
+        out: list[ModelInfo] = []
         if self._check("mediapipe") is None:
             out += [ModelInfo(n, "mediapipe", "builtin", None, d) for n, d in mediapipe_face.MODELS.items()]
         if self._check("yolo") is None:
@@ -70,7 +70,7 @@ class DetectorRegistry:
                     out.append(ModelInfo(name, "yolo", "hub", None, f"downloaded from {yolo.HUB_REPO} on first use"))
         return out
 
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return [m.name for m in self.models()]
 
     def family_of(self, name: str) -> str:

@@ -1,0 +1,217 @@
+"""HTTP routes under /storyboard/v1, mounted as the host mounts its own API: only with --api (or the API-only --nowebui
+mode), behind the same credentials; and the check that refuses bad detailer arguments in the host's txt2img/img2img.
+
+These routes read folders on the server and write model files, so they are stricter than the host's: with no
+--api-auth but a --gradio-auth, the WebUI's login guards them; with no credentials at all on a server reachable from
+the network, training reads only folders inside the WebUI's folder. Answers never carry absolute server paths.
+"""
+import json
+import os
+from secrets import compare_digest
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from modules import paths_internal, shared
+
+from ..detailer.args import SCRIPT_TITLE, DetailerArgsError, json_schema, parse_script_args
+from ..jobs import Job
+from ..training.config import ConfigError, TrainConfig
+from . import patches, settings
+from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
+from .detectors import check_for_host, catalog, yolo_folders
+from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
+from .train_jobs import manager, validate_request
+
+PREFIX = "/storyboard/v1"
+
+
+def on_app_started(app: FastAPI) -> None:
+    """`script_callbacks.on_app_started`: the detailer check on the host's routes, then our routes."""
+    if not api_enabled():
+        return
+    patches.add_route_check(app, "/sdapi/v1/txt2img", _detailer_check(is_img2img=False))
+    patches.add_route_check(app, "/sdapi/v1/img2img", _detailer_check(is_img2img=True))
+    deps = [Depends(_auth())]
+    guarded = bool(api_credentials())
+    _training_routes(app, deps, guarded)
+    _detailer_routes(app, deps)
+
+
+# -- access -------------------------------------------------------------------------------------------------------
+def _auth():
+    creds = api_credentials()
+    if not creds:
+        return lambda: True
+
+    def check(given: HTTPBasicCredentials = Depends(HTTPBasic())):
+        if given.username in creds and compare_digest(given.password, creds[given.username]):
+            return True
+        raise HTTPException(status_code=401, detail="Incorrect username or password",
+                            headers={"WWW-Authenticate": "Basic"})
+    return check
+
+
+def _error(status: int, errors: dict[str, str], data_dir=None) -> JSONResponse:
+    errors = {k: _scrub(v, data_dir) for k, v in errors.items()}
+    return JSONResponse(status_code=status, content={
+        "detail": [{"loc": ["body", k] if k else ["body"], "msg": v, "type": "value_error"} for k, v in errors.items()],
+        "error": " ".join(errors.values())})
+
+
+# -- what answers show ------------------------------------------------------------------------------------------
+def _scrub(text: str, *folders) -> str:
+    """`text` with the server folders it may name (the given ones, the WebUI's and this extension's) as
+    `public_path` shows them: relative to the WebUI's folder, else only their names."""
+    known = [*folders, lora_dir(), storyboard_dir(), getattr(shared.cmd_opts, "embeddings_dir", None)]
+    full = {os.path.abspath(os.path.expanduser(f)) for f in known if isinstance(f, str) and f.strip()}
+    for folder in sorted(full, key=len, reverse=True):   # the longest first: a folder inside another
+        text = text.replace(folder, public_path(folder))
+    return text.replace(os.path.abspath(paths_internal.data_path) + os.sep, "")
+
+
+def public_job(job: Job) -> dict:
+    d = job.as_dict()
+    data_dir = d["config"].get("data_dir") or ""
+    d["message"] = _scrub(d["message"], data_dir)
+    d["errors"] = [_scrub(e, data_dir) for e in d["errors"]]
+    d["files"] = [public_path(f) for f in d["files"]]
+    d["preview"] = public_path(d["preview"]) if d["preview"] else None
+    d["config"] = {**d["config"], "data_dir": public_path(data_dir)}
+    d["report"] = public_report(d["report"])
+    return d
+
+
+def public_report(report: dict) -> dict:
+    """A dataset report without server paths: entries keep their path relative to the dataset folder."""
+    root = report.get("root") or ""
+    out = {k: v for k, v in report.items() if k not in ("root", "traceback")}
+    for key in ("items", "skipped"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in e.items() if k != "path" or "rel_path" not in e} if isinstance(e, dict)
+                        else e for e in out[key]]
+    if root and isinstance(out.get("report"), list):
+        out["report"] = [line.replace(root, public_path(root)) for line in out["report"]]
+    return out
+
+
+# -- training -----------------------------------------------------------------------------------------------------
+def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
+    @app.get(f"{PREFIX}/train/schema", dependencies=deps)
+    def train_schema():
+        return TrainConfig.schema()
+
+    @app.post(f"{PREFIX}/train", dependencies=deps)
+    async def train(request: Request):
+        # The body is parsed here, not by FastAPI, so that a body that is not JSON gets a sentence too.
+        try:
+            body = json.loads(await request.body())
+        except RecursionError:
+            return _error(422, {"": "The request body is nested too deeply; send a JSON object of training options."})
+        except ValueError:
+            return _error(422, {"": "The request body is not valid JSON; send a JSON object of training options."})
+        return await run_in_threadpool(_train, body)
+
+    def _train(body):
+        data_dir = body.get("data_dir") if isinstance(body, dict) else None
+        # Before any check reads the folder: an open server must not tell strangers what other folders hold.
+        if not guarded and network_exposed() and isinstance(data_dir, str) and data_dir.strip() and \
+                not inside_webui(data_dir):
+            return _error(403, {"data_dir": "This server is reachable from the network without --api-auth, so "
+                                            "training reads only folders inside the WebUI's folder; move the "
+                                            "dataset there or start the WebUI with --api-auth."})
+        try:
+            cfg = validate_request(body)
+        except ConfigError as e:
+            return _error(422, e.errors, data_dir)
+        busy = manager().pending()
+        if busy is not None:
+            return _error(409, {"": f"Storyboard training job {busy.id} is {busy.state}; wait for it to end or "
+                                    f"cancel it first."})
+        reason = training_unavailable() or untrainable_checkpoint(shared.sd_model)
+        if reason:
+            return _error(409, {"": reason})
+        job = manager().submit(cfg)
+        return {"job_id": job.id, "state": job.state}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}", dependencies=deps)
+    def job_status(job_id: str):
+        job = manager().get(job_id)
+        if job is None:
+            return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
+        return public_job(job)
+
+    @app.get(f"{PREFIX}/jobs", dependencies=deps)
+    def jobs():
+        return {"jobs": [public_job(j) for j in manager().list()]}
+
+    @app.post(f"{PREFIX}/jobs/{{job_id}}/cancel", dependencies=deps)
+    def cancel(job_id: str):
+        job = manager().get(job_id)
+        if job is None:
+            return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
+        # Only a job that holds the host's lock is what the host is running; a waiting one is just withdrawn.
+        running = job.state == "running"
+        manager().cancel(job_id)
+        if running:
+            shared.state.interrupt()
+        return public_job(job)
+
+    @app.get(f"{PREFIX}/models", dependencies=deps)
+    def models():
+        return {"models": [{**m.as_dict(), "path": public_path(m.path)} for m in list_models()]}
+
+
+# -- the detailer -----------------------------------------------------------------------------------------------
+def _detailer_routes(app: FastAPI, deps: list) -> None:
+    @app.get(f"{PREFIX}/detailer/schema", dependencies=deps)
+    def detailer_schema():
+        return json_schema(settings.max_passes())
+
+    @app.get(f"{PREFIX}/detailer/models", dependencies=deps)
+    def detailer_models():
+        found = catalog()
+        return {"models": [{**m.to_dict(), "path": public_path(m.path) if m.path else None} for m in found.models()],
+                "unavailable": {k: v for k, v in found.availability().items() if v},
+                "folders": [public_path(f) for f in yolo_folders()], "downloads": found.yolo.allow_download}
+
+
+def request_error(body: Any, is_img2img: bool) -> str | None:
+    """The one-sentence problem with a txt2img/img2img request's detailer arguments, or None."""
+    if not isinstance(body, dict):
+        return None
+    scripts_arg = body.get("alwayson_scripts") or {}
+    if not isinstance(scripts_arg, dict):
+        return None
+    for name, entry in scripts_arg.items():
+        if str(name).lower() != SCRIPT_TITLE.lower():
+            continue
+        if not isinstance(entry, dict) or "args" not in entry:
+            return None
+        args = entry["args"]
+        if not isinstance(args, list):
+            return f'{SCRIPT_TITLE}: "args" must be a list: [enabled, {{pass 1}}, ..., detail_only].'
+        try:
+            run = parse_script_args(args, settings.max_passes(), strict=True)
+            if run.detail_only and not is_img2img:
+                raise DetailerArgsError(f"{SCRIPT_TITLE}: detail-only mode (the boolean after the passes) is for "
+                                        f"img2img; txt2img has no init image to detail.")
+            if run.enabled:
+                check_for_host(run.passes)
+        except DetailerArgsError as e:
+            return str(e)
+    return None
+
+
+def _detailer_check(is_img2img: bool):
+    async def check_storyboard_detailer_args(request: Request):
+        try:
+            body = await request.json()
+        except Exception:
+            return  # not JSON: the host's own validation answers
+        problem = request_error(body, is_img2img)
+        if problem:
+            raise HTTPException(status_code=422, detail=problem)
+    return check_storyboard_detailer_args

@@ -1,0 +1,124 @@
+"""Training jobs in the host: one at a time, on the loaded checkpoint, under the host's queue lock and progress
+state; the tab and the HTTP API share one job list."""
+import threading
+import time
+
+from modules import call_queue, shared
+
+from ..formats.atomic import atomic_path
+from ..jobs import Job, JobManager
+from ..training.config import ConfigError, TrainConfig
+from ..training.preflight import request_problems
+from ..training.trainer import Trainer
+from . import patches
+from .model_adapter import A1111Adapter
+from .paths import output_paths, preview_path
+
+
+def validate_request(options) -> TrainConfig:
+    """Training options from the tab or the API → a config, or ConfigError naming each bad field."""
+    if not isinstance(options, dict):
+        raise ConfigError({"": "The request body must be a JSON object of training options."})
+    errors = {}
+    try:
+        cfg = TrainConfig.from_dict(options)
+    except ConfigError as e:
+        errors, cfg = dict(e.errors), None
+    # The folder, the name's files and resume, checked without decoding an image: a run that cannot start is
+    # refused now rather than failing in the queue.
+    errors.update(request_problems(options, cfg, output_paths()))
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
+def run_job(job: Job, take_lock: bool) -> None:
+    """Train on the loaded model. The UI's handler already holds the queue lock; API jobs take it here, so no
+    generation can swap or patch the model mid-run. While it waits for the lock the job stays queued: a cancel then
+    only withdraws it and never interrupts the generation that holds the lock."""
+    cfg = job.options
+    if not take_lock:
+        job.begin()
+        _train(job, cfg)
+        return
+    job.message = "Waiting for the WebUI to finish its current work."
+    lock = call_queue.queue_lock   # the host's FIFOLock: no timeout, so poll without blocking
+    while not lock.acquire(blocking=False):
+        if job.stop.is_set():
+            return
+        time.sleep(0.25)
+    try:
+        if job.stop.is_set():
+            return
+        job.begin()
+        shared.state.begin(job="storyboard-train")
+        try:
+            _train(job, cfg)
+        finally:
+            shared.state.end()
+    finally:
+        lock.release()
+
+
+def _train(job: Job, cfg: TrainConfig) -> None:
+    state = shared.state
+    state.job_count = cfg.max_steps
+    state.job_no = 0
+    state.textinfo = "Preparing storyboard training"
+    job.total = cfg.max_steps
+    adapter = A1111Adapter(clip_skip=cfg.clip_skip)
+    preview = preview_path(cfg.name)
+
+    def on_event(e):
+        job.step, job.message = e.step, e.message or job.message
+        if e.loss is not None:
+            job.loss = e.loss
+        if e.kind == "step":
+            state.job_no = e.step
+            state.textinfo = f"Storyboard {cfg.name}: step {e.step}/{e.total}, loss {e.loss:.4f}"
+        elif e.kind == "status":
+            state.textinfo = e.message
+        elif e.kind == "preview" and e.image is not None:
+            state.assign_current_image(e.image)
+            with atomic_path(preview) as tmp:
+                e.image.save(tmp, format="PNG")
+            job.preview = preview
+        elif e.kind in ("saved", "done"):
+            job.files = list(e.files)
+            if e.files:
+                adapter.after_save()
+
+    def should_stop():
+        return bool(state.interrupted) or job.stop.is_set()
+
+    trainer = Trainer(adapter, cfg, output_paths(), on_event=on_event, should_stop=should_stop)
+    try:
+        result = trainer.run()
+    finally:
+        patches.reset_condition_caches()
+        job.report = dict(trainer.report)   # a failed run keeps its dataset report: what was skipped, and why
+    job.report = result.report
+    job.files = result.files
+    job.state = result.status
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def manager() -> JobManager:
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = JobManager(lambda job: run_job(job, take_lock=True))
+        return _manager
+
+
+def interrupt_active() -> bool:
+    """Stop the running training job, if any; returns whether one was running."""
+    job = manager().active()
+    if job is None:
+        return False
+    job.stop.set()
+    shared.state.interrupt()
+    return True
