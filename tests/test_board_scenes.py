@@ -1,0 +1,126 @@
+"""Scene lists in the three formats, and every kind of bad row answered with its own sentence, all at once."""
+import json
+
+import pytest
+
+from lib_storyboard.board.options import BoardError, BoardOptions
+from lib_storyboard.board.scenes import MAX_SCENES, SceneError, parse_scenes, read_scenes
+
+LINES = """# scene list
+CU | a girl looks up at the rain | "It's here."
+medium shot | she opens her umbrella | "Finally."
+Full Shot | she walks into the street |
+- | the empty street, rain | | 7
+close-up | her face | "Wait!" | 12
+"""
+
+
+def test_lines_csv_and_json_give_the_same_scenes(tmp_path):
+    (tmp_path / "s.txt").write_text(LINES, encoding="utf-8")
+    (tmp_path / "s.csv").write_text(
+        "\ufeffShot,Description,Dialogue,Seed\n"
+        'CU,a girl looks up at the rain,"""It\'s here."""\n'
+        'medium shot,she opens her umbrella,"""Finally."""\n'
+        "Full Shot,she walks into the street,\n"
+        "-,\"the empty street, rain\",,7\n"
+        'close-up,her face,"""Wait!""",12\n', encoding="utf-8")
+    (tmp_path / "s.json").write_text(json.dumps({"prefix": "girl in a yellow coat", "negative": "blurry", "scenes": [
+        {"shot": "CU", "description": "a girl looks up at the rain", "dialogue": '"It\'s here."'},
+        {"shot": "medium shot", "description": "she opens her umbrella", "dialogue": '"Finally."'},
+        {"shot": "Full Shot", "description": "she walks into the street"},
+        {"shot": None, "description": "the empty street, rain", "seed": 7},
+        {"shot": "close-up", "description": "her face", "dialogue": '"Wait!"', "seed": "12"}]}), encoding="utf-8")
+    lists = [read_scenes(str(tmp_path / n)) for n in ("s.txt", "s.csv", "s.json")]
+    assert lists[0].scenes == lists[1].scenes == lists[2].scenes
+    s = lists[0].scenes
+    assert [x.shot for x in s] == ["cu", "ms", "fs", None, "cu"]
+    assert [x.number for x in s] == [1, 2, 3, 4, 5]
+    assert s[0].dialogue == '"It\'s here."' and s[2].dialogue == "" and s[3].seed == 7 and s[4].seed == 12
+    assert lists[2].shared == {"prefix": "girl in a yellow coat", "negative": "blurry"}
+
+
+def test_a_plain_json_list_and_two_column_lines_are_enough():
+    assert parse_scenes('[{"shot": "fs", "description": "a hill"}]', "json").scenes[0].shot == "fs"
+    assert parse_scenes("none | a door opens", "lines").scenes[0].dialogue == ""
+
+
+BAD_LINES = """CU | a girl | "hi"
+XL | a tree | "no"
+ms |   | "empty"
+fs | a road | "x" | abc
+cu | a cat | "a" | 5 | extra
+just some words
+fs | a dog | "y" | -4
+"""
+
+
+def test_every_bad_line_gets_its_own_sentence_in_one_go():
+    with pytest.raises(SceneError) as e:
+        parse_scenes(BAD_LINES, "lines")
+    errors = e.value.errors
+    assert errors == [
+        "Line 2: unknown shot 'XL'; use cu, ms, fs (or close-up, medium shot, full shot), or none or - for no shot.",
+        "Line 3: the description is empty.",
+        "Line 4: the seed 'abc' is not a whole number.",
+        "Line 5: 5 columns, but a line takes at most 4 (shot | description | dialogue | seed); a '|' inside the "
+        "dialogue splits it.",
+        "Line 6: expected shot | description | dialogue, got no '|'.",
+        "Line 7: the seed -4 is outside 0 to 4294967295.",
+    ]
+
+
+@pytest.mark.parametrize("text, fmt, sentence", [
+    ("[1, 2", "json", "The scene list is not valid JSON (Expecting ',' delimiter at line 1, column 6)."),
+    ('"scenes"', "json", "The scene list must be a JSON list of scenes or an object with 'scenes', not text."),
+    ("42", "json", "The scene list must be a JSON list of scenes or an object with 'scenes', not a number."),
+    ('{"prefix": "x"}', "json", "The scene list object needs 'scenes', a list of scene objects."),
+    ('{"scenes": [], "style": 1}', "json", "The scene list object takes prefix, negative and scenes, not 'style'."),
+    ('["cu | a girl"]', "json", "Scene 1 must be an object with shot, description and dialogue, not text."),
+    ('[{"shot": "cu", "desc": "x"}]', "json",
+     "Scene 1: 'desc' is not a scene field (use shot, description, dialogue, seed, negative)."),
+    ('[{"shot": "cu", "description": 5}]', "json", "Scene 1: 'description' must be text, not 5."),
+    ('[{"shot": "cu", "description": "x", "seed": 1.5}]', "json", "Scene 1: the seed must be a whole number, not 1.5."),
+    ("[]", "json", "The scene list has no scenes."),
+    ("# only a comment\n\n", "lines", "The scene list has no scenes."),
+    ("shot,text\ncu,a girl\n", "csv", "The CSV's header row must name the columns shot, description, dialogue (and "
+     "optionally seed, negative), but it lacks description, dialogue; has unknown columns 'text'."),
+    ("cu,a girl,hi\n", "csv", "The CSV's header row must name the columns shot, description, dialogue (and "
+     "optionally seed, negative), but it lacks shot, description, dialogue; has unknown columns 'cu', 'a girl', 'hi'."),
+    ("shot,description,dialogue\ncu,a girl,hi,there\n", "csv",
+     "Row 2: 4 columns, but the header names 3; quote text that holds a comma."),
+    ("shot,description,dialogue\nwide,a girl,hi\n", "csv",
+     "Row 2: unknown shot 'wide'; use cu, ms, fs (or close-up, medium shot, full shot), or none or - for no shot."),
+])
+def test_bad_lists_are_one_sentence(text, fmt, sentence):
+    with pytest.raises(SceneError) as e:
+        parse_scenes(text, fmt)
+    assert e.value.errors == [sentence]
+
+
+def test_too_many_scenes_is_refused():
+    with pytest.raises(SceneError) as e:
+        parse_scenes("\n".join(f"cu | scene {i}" for i in range(MAX_SCENES + 1)), "lines")
+    assert e.value.errors == [f"The scene list has {MAX_SCENES + 1} scenes; a board takes at most {MAX_SCENES}."]
+
+
+def test_files_that_are_missing_or_not_text_are_one_sentence(tmp_path):
+    with pytest.raises(SceneError, match=r"^The scene list .*nope.txt does not exist\.$"):
+        read_scenes(str(tmp_path / "nope.txt"))
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81cu | x")
+    with pytest.raises(SceneError, match=r"^The scene list bin.txt is not UTF-8 text\.$"):
+        read_scenes(str(tmp_path / "bin.txt"))
+
+
+def test_board_options_declare_their_ranges_and_refuse_bad_values(tmp_path):
+    from lib_storyboard.options import ui_spec
+
+    assert ui_spec(BoardOptions, "columns").maximum == 8 and ui_spec(BoardOptions, "seed_policy").widget == "radio"
+    with pytest.raises(BoardError) as e:
+        BoardOptions.from_dict({"columns": 0, "width": 500, "seed_policy": "random", "font_path": str(tmp_path / "x"),
+                                "colour": 1})
+    assert e.value.errors == {
+        "seed_policy": "'seed_policy' must be one of 'fixed', 'per_panel', not 'random'.",
+        "width": "'width' must be a multiple of 8.",
+        "columns": "'columns' must be between 1 and 8.",
+        "font_path": f"The font file {tmp_path / 'x'} does not exist.",
+        "colour": "'colour' is not a board option."}
