@@ -1,4 +1,4 @@
-"""Standalone entry point: `python -m lib_storyboard train|demo …`, the same engine as the WebUI tab on diffusers."""
+"""Standalone entry point: `python -m lib_storyboard train|demo|board …`, the same engine as the WebUI tab on diffusers."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,7 @@ def _parse_sets(pairs: list[str]) -> dict:
     out = {}
     for p in pairs or []:
         if "=" not in p:
-            raise SystemExit(f"--set takes key=value, not {p!r}.")
+            raise ValueError(f"--set takes key=value, not {p!r}.")   # main answers it with exit code 2
         k, v = p.split("=", 1)
         try:
             out[k] = json.loads(v)
@@ -122,6 +122,8 @@ def main(argv=None) -> int:
                                               "with the .yaml the WebUI needs for its sizes")
     x.add_argument("dest", help="the WebUI's models/Stable-diffusion folder")
     x.add_argument("--name", default="toybase")
+    from .board.command import add_parsers
+    add_parsers(sub)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -129,6 +131,12 @@ def main(argv=None) -> int:
             return cmd_train(args)
         if args.cmd == "export-toybase":
             return cmd_export_toybase(args)
+        if args.cmd == "board":
+            from .board.command import cmd_board
+            return cmd_board(args, _parse_sets(args.set))
+        if args.cmd == "board-redraw":
+            from .board.command import cmd_board_redraw
+            return cmd_board_redraw(args)
         from .demo import run_demo
         return run_demo(args.out, steps=args.steps, seed=args.seed)
     except ValueError as e:  # our refusals (bad model, dataset, state, options) are one sentence each
