@@ -44,10 +44,10 @@ def _model_info(adapter, checkpoint: str, storyboard: str | None) -> dict:
             "storyboard_path": os.path.abspath(storyboard) if storyboard else "", "sampler": "DDIM"}
 
 
-def _report(files, warnings: list[str]) -> None:
+def _report(files, warnings: list[str], written: list[str] | None = None) -> None:
     for w in warnings:
         print(f"warning: {w}")
-    for p in files.all():
+    for p in written or files.all():
         print(f"wrote {p}")
     print(f"board folder: {files.folder}")
 
@@ -88,7 +88,8 @@ def cmd_board_redraw(args) -> int:
     adapter, checkpoint = _load_model(model, args.device)
     with diffusers_drawer(adapter, board.options, storyboard) as draw:
         files = redraw_panel(args.board, args.panel, draw, args.seed)
-    _report(files, files.warnings)
+    panel = next(p for p in files.panels if os.path.basename(p) == f"panel-{args.panel:03d}.png")
+    _report(files, files.warnings, [panel, files.png, files.pdf, files.json])   # the other panels were left alone
     return 0
 
 
