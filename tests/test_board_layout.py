@@ -1,5 +1,4 @@
 """The board's pictures: the grid, its labels and captions, wrapping, the PDF pages, and the fonts."""
-import io
 import os
 import re
 

@@ -171,7 +171,7 @@ def test_detailer_through_alwayson_scripts(host):
 
 
 def test_cancel_of_a_waiting_job_leaves_the_running_generation_alone(host):
-    slow = {**GEN, "steps": 150, "batch_size": 4, "prompt": "a sketch of a street", "seed": 9}
+    slow = {**GEN, "steps": 60, "batch_size": 4, "prompt": "a sketch of a street", "seed": 9}
     reference = digest(host.post("/sdapi/v1/txt2img", slow)[1])
     out = {}
     gen = threading.Thread(target=lambda: out.setdefault("r", host.post("/sdapi/v1/txt2img", slow)[1]))

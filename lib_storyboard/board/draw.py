@@ -39,7 +39,7 @@ def diffusers_drawer(adapter, options: BoardOptions, storyboard_file: str | None
     hooked = contextlib.nullcontext()
     if storyboard_file:
         from ..storyboard_models import token_vectors
-        from ..toyworld.proof import lora_attached
+        from ..training.lora import lora_attached
 
         if not os.path.isfile(storyboard_file):
             raise ValueError(f"The storyboard model {storyboard_file} does not exist.")

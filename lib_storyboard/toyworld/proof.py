@@ -11,7 +11,6 @@ run beside the same measurement with the *untrained* tokens and no LoRA: that is
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,25 +116,6 @@ def untrained_tokens(adapter, vectors_per_token: int, init_words: dict | None = 
             for s in shots.SHOTS}
 
 
-@contextlib.contextmanager
-def lora_attached(adapter, lora_file: str):
-    """The LoRA layers of a written storyboard file hooked into the adapter's model for the duration."""
-    from ..formats.lora_file import load_lora
-    from ..training.lora import LoraSet
-
-    layers, _, _ = load_lora(lora_file)
-    te = any(n.startswith("lora_te") for n in layers)
-    ranks = {l.down.shape[0] for l in layers.values()}
-    alphas = {l.alpha for l in layers.values()}
-    lora = LoraSet(adapter.lora_targets(te), ranks.pop(), alphas.pop()).to(adapter.device)
-    lora.load_weights({n: (l.down, l.up, l.alpha) for n, l in layers.items()})
-    lora.attach()
-    try:
-        yield lora
-    finally:
-        lora.detach()
-
-
 # The recipe the demo, the CI test and the benchmark share for the toy base (64-px panels). Framing is decided at
 # the noisy end of sampling: with timesteps drawn from all of 0-999 the shot tokens stayed at chance on this base;
 # with min_timestep 700 they carry the framing (issue 3's note has the sweep). Generated panels are judged at
@@ -157,6 +137,7 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 48
     from ..storyboard_models import token_vectors
     from ..training.config import TrainConfig
     from ..training.outputs import OutputPaths
+    from ..training.lora import lora_attached
     from ..training.trainer import Trainer
     from .sketches import write_dataset
 

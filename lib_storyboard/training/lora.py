@@ -6,6 +6,7 @@ hooks restores the model exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -95,3 +96,21 @@ def _hook(layer: LoraLayerModule):
         d = layer.delta(x.to(layer.down.weight.dtype) if not torch.is_autocast_enabled() else x)
         return output + d.to(output.dtype)
     return hook
+
+
+@contextlib.contextmanager
+def lora_attached(adapter, lora_file: str):
+    """The LoRA layers of a written storyboard file hooked into the adapter's model for the duration."""
+    from ..formats.lora_file import load_lora   # here: formats reads files, this module only builds layers
+
+    layers, _, _ = load_lora(lora_file)
+    te = any(n.startswith("lora_te") for n in layers)
+    ranks = {l.down.shape[0] for l in layers.values()}
+    alphas = {l.alpha for l in layers.values()}
+    lora = LoraSet(adapter.lora_targets(te), ranks.pop(), alphas.pop()).to(adapter.device)
+    lora.load_weights({n: (l.down, l.up, l.alpha) for n, l in layers.items()})
+    lora.attach()
+    try:
+        yield lora
+    finally:
+        lora.detach()
