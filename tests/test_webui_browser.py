@@ -147,7 +147,7 @@ def files_under(root: str, *folders: str) -> set[str]:
 
 
 def test_install_from_url_through_the_extensions_tab(host, browser, shots):
-    tabs = browser.run({"do": "goto", "url": host.url}, {"do": "texts", "sel": TOP_TABS})[-1]
+    tabs = browser.run({"do": "goto", "url": host.url, "ready": TOP_TABS}, {"do": "texts", "sel": TOP_TABS})[-1]
     assert "Extensions" in tabs and "Storyboard" not in tabs, tabs
     before = pip_freeze(host.python)
     result, shot = browser.run(
@@ -179,7 +179,7 @@ def test_install_from_url_through_the_extensions_tab(host, browser, shots):
 def test_after_a_restart_the_storyboard_tab_is_there(host, browser):
     host.stop()
     host.start("--api")
-    tabs = browser.run({"do": "goto", "url": host.url}, {"do": "texts", "sel": TOP_TABS})[-1]
+    tabs = browser.run({"do": "goto", "url": host.url, "ready": TOP_TABS}, {"do": "texts", "sel": TOP_TABS})[-1]
     assert "Storyboard" in tabs, tabs
     st, exts = host.get("/sdapi/v1/extensions")
     assert st == 200 and any(e["name"] == "sd-webui-storyboard" and e["enabled"] for e in exts), exts

@@ -16,7 +16,12 @@ function element(page, s) {
 }
 
 const ACTIONS = {
-  goto: (page, s) => page.goto(s.url, { waitUntil: 'networkidle', timeout: s.timeout || 120000 }).then(() => null),
+  // "ready": a selector to wait for after the page settled (gradio builds the UI after the page has loaded).
+  goto: async (page, s) => {
+    await page.goto(s.url, { waitUntil: 'networkidle', timeout: s.timeout || 120000 });
+    if (s.ready) await page.waitForSelector(s.ready, { timeout: s.timeout || 120000 });
+    return null;
+  },
   click: (page, s) => element(page, s).click(),
   fill: (page, s) => element(page, s).fill(String(s.value)),
   // A gradio number box or a slider's number box: typing alone is not sent until the field loses focus.
