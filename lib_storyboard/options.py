@@ -99,6 +99,8 @@ def _sentence(cls, key: str, e: dict, given: Any) -> str:
         text = f"'{key}' is not a {cls._what}"
     elif f is None:   # a check across fields: its message is the sentence
         text = msg[:1].upper() + msg[1:]
+    elif kind == "value_error.number.not_multiple":
+        text = f"'{key}' must be a multiple of {_num(f.field_info.multiple_of)}"
     elif kind.startswith("value_error.number.not_"):
         lo, hi = f.field_info.ge, f.field_info.le
         text = (f"'{key}' must be between {_num(lo)} and {_num(hi)}" if lo is not None and hi is not None

@@ -24,8 +24,8 @@ class BoardOptions(Options):
     seed: int = option(0, "Base seed", ge=0, le=2**32 - 1, widget="number")
     steps: int = option(20, "Sampling steps", ge=1, le=150)
     cfg: float = option(7.0, "CFG scale", ge=1.0, le=30.0, step=0.5)
-    width: int = option(512, "Panel width (generated, px)", ge=64, le=2048, step=8)
-    height: int = option(512, "Panel height (generated, px)", ge=64, le=2048, step=8)
+    width: int = option(512, "Panel width (generated, px)", ge=64, le=2048, step=8, multiple_of=8)
+    height: int = option(512, "Panel height (generated, px)", ge=64, le=2048, step=8, multiple_of=8)
     columns: int = option(3, "Board columns", ge=1, le=8)
     panel_width: int = option(256, "Panel width on the board (px)", "Panels are scaled to this width on the board "
                               "and in the PDF; the panel files keep their generated size.", ge=64, le=1024, step=8)
@@ -33,12 +33,6 @@ class BoardOptions(Options):
     font_size: int = option(14, "Caption font size (px)", ge=8, le=48)
     font_path: str = option("", "Font file", "A TrueType/OpenType font for the labels and captions; empty: the "
                             "first installed system font that has every character.")
-
-    @validator("width", "height")
-    def _multiple_of_8(cls, v: int) -> int:
-        if v % 8:
-            raise ValueError("must be a multiple of 8")
-        return v
 
     @validator("font_path")
     def _font_file(cls, v: str) -> str:

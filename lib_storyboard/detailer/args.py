@@ -59,8 +59,10 @@ class PassArgs(Options):
                             step=0.01)
     inpaint_only_masked: bool = option(True, "Only masked", "Redraw a padded crop around the region at inpaint size.")
     padding: int = option(32, "Padding", "Context around the region in the crop, in pixels.", ge=0, le=512, step=4)
-    inpaint_width: int = option(512, "Inpaint width", "Inpaint width (multiple of 8).", ge=64, le=2048, step=8)
-    inpaint_height: int = option(512, "Inpaint height", "Inpaint height (multiple of 8).", ge=64, le=2048, step=8)
+    inpaint_width: int = option(512, "Inpaint width", "Inpaint width (multiple of 8).", ge=64, le=2048, step=8,
+                                multiple_of=8)
+    inpaint_height: int = option(512, "Inpaint height", "Inpaint height (multiple of 8).", ge=64, le=2048, step=8,
+                                 multiple_of=8)
     match_box: bool = option(False, "Match the box's aspect ratio",
                              "Use the crop's aspect ratio at the area of width x height.")
     steps: int | None = option(None, "Steps", "Override the sampling steps (null: main's).", ge=1, le=150)
@@ -70,12 +72,6 @@ class PassArgs(Options):
     clip_skip: int | None = option(None, "CLIP skip", "Override the CLIP skip (null: main's).", ge=1, le=12)
     shot_swap: bool = option(True, "Shot-token swap (face: <cu_trg>, hand: none)",
                              "Face regions get <cu_trg>, hand regions lose the shot token.")
-
-    @validator("inpaint_width", "inpaint_height")
-    def _multiple_of_8(cls, v: int) -> int:
-        if v % 8:
-            raise ValueError("must be a multiple of 8")
-        return v
 
     @validator("max_ratio")
     def _ratio_order(cls, v: float, values: dict) -> float:

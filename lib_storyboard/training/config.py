@@ -30,9 +30,9 @@ class TrainConfig(Options):
     name: str = option("storyboard", "Model name", "LoRA file stem and training-state folder.")
     data_dir: str = option("", "Dataset folder", "A folder of sketches with .txt tag files.")
     preset: Literal["low-vram", "balanced", "quality"] = option("balanced", "Preset")
-    resolution: int = option(512, "Resolution", ge=64, le=2048, step=64)
+    resolution: int = option(512, "Resolution", ge=64, le=2048, step=64, multiple_of=8)
     bucketing: bool = option(True, "Aspect-ratio bucketing")
-    bucket_step: int = option(64, "Bucket step (pixels)", ge=8, le=512, step=8)
+    bucket_step: int = option(64, "Bucket step (pixels)", ge=8, le=512, step=8, multiple_of=8)
     max_bucket_ratio: float = option(2.0, "Largest bucket aspect ratio", ge=1.0, le=4.0, step=0.1)
     batch_size: int = option(1, "Batch size", ge=1, le=256)
     max_steps: int = option(1000, "Steps", ge=1, le=1_000_000, widget="number")
@@ -90,16 +90,8 @@ class TrainConfig(Options):
                              "digit, and be a valid file name.")
         return v
 
-    @validator("resolution")
-    def _multiple_of_8(cls, v: int) -> int:
-        if v % 8:
-            raise ValueError("The resolution must be a multiple of 8 between 64 and 2048.")
-        return v
-
     @validator("bucket_step", always=True)   # always: a resolution sent alone must fit the default step too
     def _bucket_step(cls, v: int, values: dict) -> int:
-        if v % 8:
-            raise ValueError("The bucket step must be a positive multiple of 8.")
         if values.get("resolution") and values["resolution"] % v:
             raise ValueError(f"The resolution ({values['resolution']}) must be a multiple of the bucket step ({v}).")
         return v
