@@ -82,14 +82,20 @@ def clear_host_loras() -> None:
 
 def set_clip_skip(value: int) -> Undo:
     """`shared.opts.CLIP_stop_at_last_layers`, which `sd_hijack_clip` reads on every text encode."""
-    previous = shared.opts.data.get(CLIP_SKIP_OPTION, _MISSING)
+    undo = _restorer(CLIP_SKIP_OPTION)
     shared.opts.data[CLIP_SKIP_OPTION] = value
+    return undo
+
+
+def _restorer(key: str) -> Undo:
+    """Puts `shared.opts.data[key]` back as it is now (absent stays absent)."""
+    previous = shared.opts.data.get(key, _MISSING)
 
     def undo() -> None:
         if previous is _MISSING:
-            shared.opts.data.pop(CLIP_SKIP_OPTION, None)
+            shared.opts.data.pop(key, None)
         else:
-            shared.opts.data[CLIP_SKIP_OPTION] = previous
+            shared.opts.data[key] = previous
     return undo
 
 
@@ -170,17 +176,14 @@ def before_conditioning(q, hook: Callable[[], None]) -> None:
 def clip_skip_for(q, value) -> Iterator[None]:
     """A region's own CLIP skip through `override_settings`. The host restores an override only for keys already in
     `opts.data` (`processing.process_images`), so the value is put back here whatever the host does."""
-    previous = shared.opts.data.get(CLIP_SKIP_OPTION, _MISSING)
+    undo = _restorer(CLIP_SKIP_OPTION)
     if value:
         q.override_settings = {CLIP_SKIP_OPTION: value}
     try:
         yield
     finally:
         if value:
-            if previous is _MISSING:
-                shared.opts.data.pop(CLIP_SKIP_OPTION, None)
-            else:
-                shared.opts.data[CLIP_SKIP_OPTION] = previous
+            undo()
 
 
 # -- the host's API routes ----------------------------------------------------------------------------------------
