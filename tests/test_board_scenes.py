@@ -124,3 +124,20 @@ def test_board_options_declare_their_ranges_and_refuse_bad_values(tmp_path):
         "columns": "'columns' must be between 1 and 8.",
         "font_path": f"The font file {tmp_path / 'x'} does not exist.",
         "colour": "'colour' is not a board option."}
+
+
+def test_pasted_text_format_is_recognised_and_a_board_reloads_as_editable_text():
+    from lib_storyboard.board.scenes import editable_text, guess_format
+
+    csv_text = "shot,description,dialogue\ncu,a face,\"Hi, you.\"\n"
+    json_text = ' [{"shot": "cu", "description": "a face"}]'
+    lines_text = "cu | a face, close | \"Hi\"\n"
+    assert [guess_format(t) for t in (csv_text, json_text, lines_text, "")] == ["csv", "json", "lines", "lines"]
+    for text, fmt in ((csv_text, "csv"), (json_text, "json"), (lines_text, "lines")):
+        scenes = parse_scenes(text, fmt)
+        again, again_fmt = editable_text(scenes)
+        assert parse_scenes(again, again_fmt) == scenes
+    with_negative = parse_scenes('[{"shot": "fs", "description": "a street", "negative": "cars"}]', "json")
+    assert editable_text(with_negative)[1] == "json"
+    assert editable_text(parse_scenes("- | the sea | | 7\nms | a man |", "lines")) == \
+        ("- | the sea |  | 7\nms | a man |\n", "lines")

@@ -99,3 +99,30 @@ def test_a_failed_drawing_leaves_no_folder(tmp_path):
     with pytest.raises(RuntimeError):
         write_board(str(tmp_path / "out"), "x", SCENES, OPTS, fails_at_third, MODEL)
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
+
+
+def test_a_stopped_board_keeps_its_finished_panels_and_redraws_the_rest_with_their_planned_seeds(tmp_path):
+    drawn = []
+
+    def counting(*args):
+        drawn.append(args[2])
+        image = sketch(*args)
+        image.info["parameters"] = f"host infotext, Seed: {args[2]}"   # a drawer that knows its own parameters
+        return image
+
+    files = write_board(str(tmp_path), "scenes", SCENES, OPTS, counting, MODEL, should_stop=lambda: len(drawn) >= 3)
+    # The third panel was cut short by the stop: only the two whole panels are kept.
+    assert [os.path.basename(p) for p in files.panels] == ["panel-001.png", "panel-002.png"]
+    assert sorted(os.listdir(files.folder)) == ["board.json", "board.pdf", "board.png", "panel-001.png", "panel-002.png"]
+    with Image.open(files.panels[1]) as im:
+        assert im.text["parameters"] == "host infotext, Seed: 4"
+    assert json.load(open(files.json))["not_drawn"] == [3, 4, 5, 6, 7]
+    before = _bytes(files.folder)
+    files = redraw_panel(files.folder, 5, sketch)
+    board = load_board(files.folder)
+    assert board.not_drawn == {3, 4, 6, 7} and board.plans()[4].seed == 7       # its planned per-panel seed
+    after = _bytes(files.folder)
+    assert {k for k in after if after[k] != before.get(k)} == {"board.json", "board.pdf", "board.png", "panel-005.png"}
+    # Nothing finished, nothing written.
+    assert write_board(str(tmp_path / "none"), "scenes", SCENES, OPTS, sketch, MODEL, should_stop=lambda: True) is None
+    assert not os.path.exists(tmp_path / "none")

@@ -1,5 +1,7 @@
 """Drawing the panels. The board code only needs a `draw(prompt, negative, seed, width, height) -> PIL image`:
-the host supplies its txt2img, the standalone CLI the diffusers adapter with a storyboard model below.
+the host supplies its txt2img, the standalone CLI the diffusers adapter with a storyboard model below. A drawer
+that knows the panel's exact generation parameters (the host's infotext) puts them in `image.info["parameters"]`;
+the panel file then carries them instead of the board's own summary.
 """
 from __future__ import annotations
 
@@ -16,14 +18,23 @@ DrawPanel = Callable[[str, str, int, int, int], Image.Image]
 
 
 def draw_panels(plans: list[PanelPlan], options: BoardOptions, draw: DrawPanel,
-                on_panel: Callable[[int, int], None] | None = None) -> list[Image.Image]:
-    """Every panel, in order; `on_panel(done, total)` after each (a progress bar)."""
+                on_panel: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> list[Image.Image]:
+    """The panels in order; `on_panel(done, total)` after each (a progress bar). When `should_stop()` turns true
+    the drawing ends early: the panel it cut short is dropped, so the list holds only whole panels."""
     images = []
     for i, plan in enumerate(plans, 1):
+        if should_stop and should_stop():
+            break
         image = draw(plan.prompt, plan.negative, plan.seed, options.width, options.height)
         if not isinstance(image, Image.Image):
             raise TypeError(f"The panel drawer returned {type(image).__name__} for panel {plan.number}, not an image.")
-        images.append(image.convert("RGB"))
+        if should_stop and should_stop():
+            break
+        rgb = image.convert("RGB")
+        if "parameters" in image.info:
+            rgb.info["parameters"] = image.info["parameters"]
+        images.append(rgb)
         if on_panel:
             on_panel(i, len(plans))
     return images

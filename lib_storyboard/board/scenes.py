@@ -90,6 +90,31 @@ def parse_scenes(text: str, fmt: str = "lines") -> SceneList:
     return SceneList(tuple(scenes), shared)
 
 
+def guess_format(text: str) -> str:
+    """The format of pasted text: JSON when it opens with [ or {, CSV when its first line is a header naming the
+    shot and description columns, else lines."""
+    body = text.lstrip("\ufeff \t\r\n")
+    if body[:1] in "[{" and body:
+        return "json"
+    first = body.splitlines()[0].lower() if body else ""
+    if "|" not in first and {"shot", "description"} <= {c.strip().strip('"') for c in first.split(",")}:
+        return "csv"
+    return "lines"
+
+
+def editable_text(scene_list: SceneList) -> tuple[str, str]:
+    """The scene list as text to edit and its format: lines when every scene fits them (no negative, no shared
+    header), else JSON."""
+    if scene_list.shared or any(s.negative or "|" in s.description + s.dialogue or "\n" in s.description + s.dialogue
+                                for s in scene_list.scenes):
+        return json.dumps(scene_list.as_dict(), ensure_ascii=False, indent=1), "json"
+    rows = []
+    for s in scene_list.scenes:
+        cells = [s.shot or "-", s.description, s.dialogue] + ([str(s.seed)] if s.seed is not None else [])
+        rows.append(" | ".join(cells).rstrip())
+    return "\n".join(rows) + "\n", "lines"
+
+
 def shot_key(value: str) -> str | None:
     """"cu" / "ms" / "fs" for any spelling the shot vocabulary knows, None for no shot; ValueError otherwise."""
     v = shots.normalise_tag(value)
