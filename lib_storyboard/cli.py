@@ -39,6 +39,7 @@ def cmd_train(args) -> int:
 
     from .adapters.diffusers_sd15 import load_single_file
     from .training.config import ConfigError, TrainConfig
+    from .training.data_parallel import DataParallel
     from .training.outputs import OutputPaths
     from .training.precision import load_dtype
     from .training.trainer import Trainer
@@ -63,10 +64,21 @@ def cmd_train(args) -> int:
             print(f"error: {msg}", file=sys.stderr)
         return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    adapter = load_single_file(args.model, device=device, weight_dtype=load_dtype(cfg.precision, device))
+    # Under `accelerate launch` / torchrun: one process per device, each on its share of every batch.
+    parallel = DataParallel.from_environment(cpu=device == "cpu")
+    if parallel:
+        device = parallel.device
+    dtype = load_dtype(cfg.precision, torch.device(device).type)
+    adapter = load_single_file(args.model, device=device, weight_dtype=dtype)
     adapter.clip_skip = cfg.clip_skip
     paths = OutputPaths.under(args.out)
-    result = Trainer(adapter, cfg, paths, on_event=_progress_printer(args.print_every)).run()
+    try:
+        result = Trainer(adapter, cfg, paths, on_event=_progress_printer(args.print_every), parallel=parallel).run()
+    finally:
+        if parallel:
+            parallel.close()
+    if parallel and not parallel.main:
+        return 0
     _print_report(result.report)
     print(f"{result.status} at step {result.step}; files:")
     for f in result.files:

@@ -21,6 +21,7 @@ from ..dataset.scan import scan_folder
 from ..formats.atomic import atomic_group
 from .adapter import ModelAdapter
 from .config import TrainConfig
+from .data_parallel import DataParallel
 from .lora import LoraSet
 from .outputs import OutputPaths, write_outputs
 from .precision import decide_precision
@@ -91,8 +92,11 @@ class Run:
 
 class Trainer:
     def __init__(self, adapter: ModelAdapter, cfg: TrainConfig, paths: OutputPaths,
-                 on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None):
+                 on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                 parallel: DataParallel | None = None):
         self.ad, self.cfg, self.paths = adapter, cfg, paths
+        self.parallel = parallel
+        self.main = parallel is None or parallel.main    # the one process that reports and writes files
         self.on_event = on_event or (lambda e: None)
         self.should_stop = should_stop or (lambda: False)
         self.report: dict = {}
@@ -104,6 +108,8 @@ class Trainer:
         return self.data.encodes if self.data else 0
 
     def _emit(self, kind, **kw):
+        if not self.main:
+            return
         self.on_event(Event(kind, total=self.cfg.max_steps, **kw))
 
     # -- the run, top to bottom --------------------------------------------------------------------------------
@@ -211,6 +217,8 @@ class Trainer:
             p.requires_grad_(train_tokens)
         for g, lr in zip(run.optimizer.param_groups, run.base_lrs):
             g["lr"] = 0.0 if g["name"] == "tokens" and not train_tokens else lr * _lr_factor(cfg, run.step)
+        # The whole batch's captions and random draws, in the same order on every process (data_parallel.py);
+        # `share` is this process's part of it (all of it in a single process).
         captions = [build_caption(shots.BY_KEY[data.items[i].shot_key].trigger, data.items[i].tags,
                                   shuffle=cfg.shuffle_tags, rng=run.cap_rng, keep_tags=cfg.keep_tags,
                                   tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout,
@@ -218,33 +226,40 @@ class Trainer:
                     for i in idx]
         mean = torch.stack([data.means[i] for i in idx])
         std = torch.stack([data.stds[i] for i in idx])
-        z = (mean + std * torch.randn(mean.shape, generator=run.gen)).to(dev)
+        z = mean + std * torch.randn(mean.shape, generator=run.gen)
         noise = torch.randn(mean.shape, generator=run.gen)
         if cfg.noise_offset:
             noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1), generator=run.gen)
-        noise = noise.to(dev)
         T = ab.shape[0]
         t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (len(idx),),
-                          generator=run.gen).to(dev)
-        a = ab[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * z + (1 - a).sqrt() * noise
-        with ad.autocast(self.precision.autocast):
-            cond = ad.encode_text(captions, dict(run.tokens))
-            pred = ad.predict(x_t, t, cond)
-        target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
-        mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
-        loss = (mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)).mean()
-        if not torch.isfinite(loss):
-            where = [n for n, v in (("latents", x_t), ("text", cond), ("prediction", pred))
-                     if not torch.isfinite(v).all()]
-            raise FloatingPointError(f"The loss became {loss.item()} at step {run.step + 1} (non-finite "
-                                     f"{', '.join(where) or 'loss'}); lower the learning rates or use fp32.")
+                          generator=run.gen)
+        share = self.parallel.share(len(idx)) if self.parallel else slice(None)
+        z, noise, t, captions = z[share].to(dev), noise[share].to(dev), t[share].to(dev), captions[share]
         opt, scaler = run.optimizer, run.scaler
-        if scaler:
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
+        if captions:
+            a = ab[t].view(-1, 1, 1, 1)
+            x_t = a.sqrt() * z + (1 - a).sqrt() * noise
+            with ad.autocast(self.precision.autocast):
+                cond = ad.encode_text(captions, dict(run.tokens))
+                pred = ad.predict(x_t, t, cond)
+            target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
+            mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+            weighted = mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)
+            # A share's sum over the global batch length: summed over the processes, the one-process mean.
+            loss = weighted.mean() if self.parallel is None else weighted.sum() / len(idx)
+        else:   # a batch shorter than the number of processes leaves some of them nothing to compute
+            loss, x_t = torch.zeros((), device=dev), None
+        if self.parallel is None:
+            _check_finite(loss, run.step, x_t=x_t, text=cond, prediction=pred)
+            (scaler.scale(loss) if scaler else loss).backward()
         else:
-            loss.backward()
+            if captions:
+                (scaler.scale(loss) if scaler else loss).backward()
+            # Summed before unscaling, so every process sees the same gradients and takes the same step.
+            loss = self.parallel.sum_gradients([p for g in opt.param_groups for p in g["params"]], loss)
+            _check_finite(loss, run.step, **({"x_t": x_t, "text": cond, "prediction": pred} if captions else {}))
+        if scaler:
+            scaler.unscale_(opt)
         bad = [g["name"] for g in opt.param_groups for p in g["params"]
                if p.grad is not None and not torch.isfinite(p.grad).all()]
         if bad and not scaler:
@@ -273,6 +288,8 @@ class Trainer:
         return os.path.join(self.paths.state_dir, self.cfg.name)
 
     def _save(self, run: Run) -> list[str]:
+        if not self.main:    # the other processes hold the same tensors (data_parallel.py)
+            return []
         cfg = self.cfg
         vecs = {k: v.detach().float().cpu() for k, v in run.tokens.items()}
         weights = run.lora.weights()
@@ -328,6 +345,8 @@ class Trainer:
         return freq
 
     def _preview(self, run: Run) -> None:
+        if not self.main:
+            return
         cfg = self.cfg
         prompts, seeds = [], []
         for seed in cfg.preview_seeds:
@@ -360,6 +379,14 @@ def _make_optimizer(kind: str, groups, device):
         warning = ADAMW8BIT_MISSING   # plain AdamW is the same algorithm with 32-bit moments
     # foreach: one multi-tensor update for the many small LoRA tensors (torch picks it by default on CUDA only).
     return torch.optim.AdamW(groups, foreach=True), warning
+
+
+def _check_finite(loss: torch.Tensor, step: int, **tensors) -> None:
+    if not torch.isfinite(loss):
+        names = {"x_t": "latents", "text": "text", "prediction": "prediction"}
+        where = [names[k] for k, v in tensors.items() if not torch.isfinite(v).all()]
+        raise FloatingPointError(f"The loss became {loss.item()} at step {step + 1} (non-finite "
+                                 f"{', '.join(where) or 'loss'}); lower the learning rates or use fp32.")
 
 
 def _lr_factor(cfg: TrainConfig, step: int) -> float:
