@@ -21,6 +21,7 @@ ACTIVE = ("queued", "running")
 class Job:
     id: str
     options: Any                   # the validated options object (has to_dict())
+    kind: str = "train"            # train | board
     state: str = "queued"          # queued | running | finished | interrupted | failed | cancelled
     step: int = 0
     total: int = 0
@@ -40,15 +41,16 @@ class Job:
         self.state, self.started, self.message = "running", time.time(), "Started."
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "state": self.state, "step": self.step, "total": self.total, "loss": self.loss,
+        return {"id": self.id, "kind": self.kind, "state": self.state, "step": self.step, "total": self.total, "loss": self.loss,
                 "message": self.message, "files": list(self.files), "errors": list(self.errors),
                 "report": self.report, "preview": self.preview, "config": self.options.to_dict(),
                 "created": self.created, "started": self.started, "finished": self.finished}
 
 
 class JobManager:
-    def __init__(self, run: Callable[[Job], None], keep: int = 50):
+    def __init__(self, run: Callable[[Job], None], keep: int = 50, kind: str = "train"):
         self._run = run
+        self.kind = kind
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
         self._cv = threading.Condition()
@@ -57,7 +59,7 @@ class JobManager:
         self._seq = itertools.count(1)
 
     def new_job(self, options) -> Job:
-        job = Job(id=f"sb-{next(self._seq)}-{uuid.uuid4().hex[:8]}", options=options)
+        job = Job(id=f"sb-{self.kind[0]}{next(self._seq)}-{uuid.uuid4().hex[:8]}", options=options, kind=self.kind)
         with self._cv:
             self._jobs[job.id] = job
             self._trim()
@@ -69,7 +71,7 @@ class JobManager:
         with self._cv:
             self._queue.append(job)
             if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._loop, name="storyboard-train", daemon=True)
+                self._worker = threading.Thread(target=self._loop, name=f"storyboard-{self.kind}", daemon=True)
                 self._worker.start()
             self._cv.notify()
         return job

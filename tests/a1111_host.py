@@ -255,9 +255,10 @@ class WebUI:
         return "\n".join(self.log().splitlines()[-lines:])
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
-    def call(self, method: str, path: str, body=None, auth: str | None | bool = True, timeout: float = 600):
-        """(status, JSON body). `auth=True` sends the credentials the host was started with; a string sends those;
-        False or None sends none."""
+    def call(self, method: str, path: str, body=None, auth: str | None | bool = True, timeout: float = 600,
+             raw: bool = False):
+        """(status, JSON body), or (status, bytes) with `raw`. `auth=True` sends the credentials the host was
+        started with; a string sends those; False or None sends none."""
         headers = {"Content-Type": "application/json"}
         cred = self.auth if auth is True else (auth or None)
         if cred:
@@ -266,14 +267,14 @@ class WebUI:
         req = urllib.request.Request(self.url + path, method=method, headers=headers, data=data)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else None
+                data = r.read()
+                return r.status, data if raw else json.loads(data) if data else None
         except urllib.error.HTTPError as e:
-            raw = e.read()
+            data = e.read()
             try:
-                return e.code, json.loads(raw) if raw else None
+                return e.code, json.loads(data) if data else None
             except ValueError:
-                return e.code, raw.decode(errors="replace")
+                return e.code, data.decode(errors="replace")
 
     def get(self, path: str, **kw):
         return self.call("GET", path, **kw)

@@ -170,6 +170,73 @@ def test_detailer_through_alwayson_scripts(host):
     assert st == 422 and "denoise" in json.dumps(r), r
 
 
+BOARD_SCENES = ('cu | a girl looks up at the rain | "It\'s here."\nms | she opens her umbrella | "Finally."\n'
+                '- | the empty street |\nfs | she runs | "Wait!"\ncu | her smile | "사랑해"\n'
+                'ms | the bus arrives | "Come on."\n')
+BOARD = {"scenes": BOARD_SCENES, "title": "Rain day", "seed": 3, "seed_policy": "per_panel", "steps": 6, "cfg": 2,
+         "width": 64, "height": 64, "panel_width": 96, "sampler_name": "Euler", "storyboard_model": NAME,
+         "detailer": True}
+
+
+def _png(host, board: str, file: str) -> bytes:
+    st, data = host.call("GET", f"/storyboard/v1/boards/{board}/files/{file}", raw=True)
+    assert st == 200, (st, data)
+    return data
+
+
+def test_a_board_draws_each_panel_through_txt2img_and_redraws_one(host):
+    boards = os.path.join(host.dir, "outputs", "storyboard-boards")
+    st, r = host.post("/storyboard/v1/board", {**BOARD, "scenes": "cu | a face |\nxx | a hand |\nms |  | hi",
+                                               "steps": 0})
+    assert st == 422 and {d["loc"][-1] for d in r["detail"]} == {"scenes", "steps"}, r
+    assert "Line 2: unknown shot 'xx'" in r["error"] and "Line 3: the description is empty." in r["error"], r
+    assert not os.path.exists(boards)
+
+    st, r = host.post("/storyboard/v1/board", BOARD)
+    assert st == 200, r
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "finished" and (job["step"], job["total"]) == (6, 6), job
+    no_absolute_paths(job, "the board job")
+    name = job["report"]["board"]
+    assert name.endswith("-rain-day") and job["report"]["not_drawn"] == []
+    folder = os.path.join(boards, name)
+    assert sorted(os.listdir(folder)) == ["board.json", "board.pdf", "board.png"] + \
+        [f"panel-00{i}.png" for i in range(1, 7)]
+    assert f"outputs/storyboard-boards/{name}/panel-001.png" in job["files"], job["files"]
+    texts = [Image.open(os.path.join(folder, f"panel-00{i}.png")).text["parameters"] for i in range(1, 7)]
+    for i, text in enumerate(texts):
+        assert f"Seed: {3 + i}," in text and "Sampler: Euler" in text and "Size: 64x64" in text, text
+        assert f"<lora:{NAME}:1>" in text and "Storyboard detailer 1:" in text, text
+        assert (f"Storyboard model: {NAME}" in text) == (i != 2), text     # panel 3 has no shot trigger
+    assert texts[0].startswith("<cu_trg>, a girl looks up at the rain <lora"), texts[0]
+    assert texts[2].startswith(f"the empty street <lora:{NAME}:1>\n"), texts[2]   # in the style all the same
+    assert _png(host, name, "board.png") == open(os.path.join(folder, "board.png"), "rb").read()
+    assert host.get(f"/storyboard/v1/boards/{name}/files/..%2Fboard.json")[0] == 404
+    listed = host.get("/storyboard/v1/boards")[1]
+    assert [b["name"] for b in listed["boards"]] == [name] and listed["folder"] == "outputs/storyboard-boards"
+    st, data = host.get(f"/storyboard/v1/boards/{name}")
+    assert st == 200 and data["scene_list"]["scenes"][4]["dialogue"] == '"사랑해"', data
+    no_absolute_paths(data, "the board")
+
+    # Paste-back: a panel's infotext alone (PNG Info -> txt2img) draws the same picture.
+    panel1 = base64.b64encode(open(os.path.join(folder, "panel-001.png"), "rb").read()).decode()
+    st, pi = host.post("/sdapi/v1/png-info", {"image": panel1})
+    st, again = host.post("/sdapi/v1/txt2img", {"infotext": pi["info"], "width": 64, "height": 64})
+    assert st == 200 and np.array_equal(image_of(again), np.asarray(Image.open(os.path.join(folder, "panel-001.png"))
+                                                                     .convert("RGB"))), infotext(again)
+
+    before = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
+    st, r = host.post(f"/storyboard/v1/boards/{name}/panels/2/redraw", {"seed": 99})
+    assert st == 200, r
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "finished" and job["report"]["seed"] == 99, job
+    after = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
+    assert {f for f in after if after[f] != before[f]} == {"panel-002.png", "board.png", "board.pdf", "board.json"}
+    assert "Seed: 99," in Image.open(os.path.join(folder, "panel-002.png")).text["parameters"]
+    assert host.post(f"/storyboard/v1/boards/{name}/panels/9/redraw", {})[0] == 422
+    assert host.post("/storyboard/v1/boards/no-such-board/panels/1/redraw", {})[0] == 404
+
+
 def test_cancel_of_a_waiting_job_leaves_the_running_generation_alone(host):
     slow = {**GEN, "steps": 60, "batch_size": 4, "prompt": "a sketch of a street", "seed": 9}
     reference = digest(host.post("/sdapi/v1/txt2img", slow)[1])

@@ -190,9 +190,11 @@ def board_images(folder: str, board: Board) -> list[Image.Image | None]:
     return images
 
 
-def redraw_panel(folder: str, number: int, draw: DrawPanel, seed: int | None = None) -> BoardFiles:
+def redraw_panel(folder: str, number: int, draw: DrawPanel, seed: int | None = None,
+                 should_stop=None) -> BoardFiles | None:
     """Draw panel `number` again with a new seed (random unless given; a panel not drawn yet keeps its planned
-    seed); rewrites that panel and the board's PNG, PDF and JSON, and no other panel file."""
+    seed); rewrites that panel and the board's PNG, PDF and JSON, and no other panel file. A drawing stopped by
+    `should_stop()` writes nothing and returns None."""
     board = load_board(folder)
     plans = board.plans()
     numbers = [p.number for p in plans]
@@ -211,6 +213,9 @@ def redraw_panel(folder: str, number: int, draw: DrawPanel, seed: int | None = N
     board.seeds[number] = seed
     plans = board.plans()
     k = numbers.index(number)
-    images[k] = draw_panels([plans[k]], board.options, draw)[0]
+    drawn = draw_panels([plans[k]], board.options, draw, should_stop=should_stop)
+    if not drawn:
+        return None
+    images[k] = drawn[0]
     board.not_drawn.discard(number)
     return _write(folder, board, plans, images, {number})

@@ -7,12 +7,13 @@ the network, training reads only folders inside the WebUI's folder. Answers neve
 """
 import json
 import os
+import re
 from secrets import compare_digest
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from modules import paths_internal, shared
 
@@ -24,6 +25,7 @@ from .capabilities import api_credentials, api_enabled, network_exposed, trainin
 from .detectors import check_for_host, catalog, yolo_folders
 from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
 from .train_jobs import manager, validate_request
+from . import board_jobs
 
 PREFIX = "/storyboard/v1"
 
@@ -37,6 +39,7 @@ def on_app_started(app: FastAPI) -> None:
     deps = [Depends(_auth())]
     guarded = bool(api_credentials())
     _training_routes(app, deps, guarded)
+    _board_routes(app, deps)
     _detailer_routes(app, deps)
 
 
@@ -75,13 +78,24 @@ def _scrub(text: str, *folders) -> str:
 def public_job(job: Job) -> dict:
     d = job.as_dict()
     data_dir = d["config"].get("data_dir") or ""
-    d["message"] = _scrub(d["message"], data_dir)
-    d["errors"] = [_scrub(e, data_dir) for e in d["errors"]]
+    d["message"] = _scrub(d["message"], data_dir, board_jobs.boards_dir())
+    d["errors"] = [_scrub(e, data_dir, board_jobs.boards_dir()) for e in d["errors"]]
     d["files"] = [public_path(f) for f in d["files"]]
     d["preview"] = public_path(d["preview"]) if d["preview"] else None
-    d["config"] = {**d["config"], "data_dir": public_path(data_dir)}
+    if job.kind == "train":
+        d["config"] = {**d["config"], "data_dir": public_path(data_dir)}
+    elif d["config"].get("font_path"):
+        d["config"] = {**d["config"], "font_path": public_path(d["config"]["font_path"])}
     d["report"] = public_report(d["report"])
     return d
+
+
+def _managers():
+    return (manager(), board_jobs.manager())
+
+
+def _find_job(job_id: str):
+    return next((m for m in _managers() if m.get(job_id) is not None), None)
 
 
 def public_report(report: dict) -> dict:
@@ -138,23 +152,25 @@ def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", dependencies=deps)
     def job_status(job_id: str):
-        job = manager().get(job_id)
-        if job is None:
+        owner = _find_job(job_id)
+        if owner is None:
             return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
-        return public_job(job)
+        return public_job(owner.get(job_id))
 
     @app.get(f"{PREFIX}/jobs", dependencies=deps)
     def jobs():
-        return {"jobs": [public_job(j) for j in manager().list()]}
+        every = sorted((j for m in _managers() for j in m.list()), key=lambda j: j.created)
+        return {"jobs": [public_job(j) for j in every]}
 
     @app.post(f"{PREFIX}/jobs/{{job_id}}/cancel", dependencies=deps)
     def cancel(job_id: str):
-        job = manager().get(job_id)
-        if job is None:
+        owner = _find_job(job_id)
+        if owner is None:
             return _error(404, {"job_id": f"There is no storyboard job {job_id}."})
+        job = owner.get(job_id)
         # Only a job that holds the host's lock is what the host is running; a waiting one is just withdrawn.
         running = job.state == "running"
-        manager().cancel(job_id)
+        owner.cancel(job_id)
         if running:
             shared.state.interrupt()
         return public_job(job)
@@ -162,6 +178,83 @@ def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
     @app.get(f"{PREFIX}/models", dependencies=deps)
     def models():
         return {"models": [{**m.as_dict(), "path": public_path(m.path)} for m in list_models()]}
+
+
+# -- boards -------------------------------------------------------------------------------------------------------
+BOARD_FILE = re.compile(r"(board\.(png|pdf|json)|panel-\d{3}\.png)")
+
+
+async def _json_body(request: Request, what: str):
+    """The request's JSON, or the 422 answer saying why it is not."""
+    try:
+        return json.loads(await request.body() or b"{}"), None
+    except RecursionError:
+        return None, _error(422, {"": f"The request body is nested too deeply; send a JSON object of {what}."})
+    except ValueError:
+        return None, _error(422, {"": f"The request body is not valid JSON; send a JSON object of {what}."})
+
+
+def _board_routes(app: FastAPI, deps: list) -> None:
+    @app.get(f"{PREFIX}/board/schema", dependencies=deps)
+    def board_schema():
+        schema = board_jobs.BoardOptions.schema()
+        schema["host_fields"] = list(board_jobs.HOST_KEYS)
+        return schema
+
+    @app.post(f"{PREFIX}/board", dependencies=deps)
+    async def board(request: Request):
+        body, refused = await _json_body(request, "the scene list and board options")
+        if refused:
+            return refused
+        return await run_in_threadpool(_board, body)
+
+    def _board(body):
+        try:
+            req = board_jobs.validate_board_request(body)
+        except board_jobs.BoardRequestError as e:
+            return _error(422, e.errors)
+        job = board_jobs.manager().submit(req)
+        return {"job_id": job.id, "state": job.state, "warnings": req.warnings}
+
+    @app.get(f"{PREFIX}/boards", dependencies=deps)
+    def boards():
+        return {"boards": board_jobs.list_boards(), "folder": public_path(board_jobs.boards_dir())}
+
+    @app.get(f"{PREFIX}/boards/{{name}}", dependencies=deps)
+    def board_json(name: str):
+        try:
+            folder = board_jobs.board_folder(name)
+        except ValueError as e:
+            return _error(404, {"board": str(e)})
+        with open(os.path.join(folder, "board.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        data["model"] = {k: v for k, v in data.get("model", {}).items() if not k.endswith("_path")}
+        return {"name": name, **data}
+
+    @app.get(f"{PREFIX}/boards/{{name}}/files/{{file}}", dependencies=deps)
+    def board_file(name: str, file: str):
+        try:
+            folder = board_jobs.board_folder(name)
+        except ValueError as e:
+            return _error(404, {"board": str(e)})
+        path = os.path.join(folder, file)
+        if not BOARD_FILE.fullmatch(file) or not os.path.isfile(path):
+            return _error(404, {"file": f"Board {name} has no file {file}."})
+        return FileResponse(path)
+
+    @app.post(f"{PREFIX}/boards/{{name}}/panels/{{panel}}/redraw", dependencies=deps)
+    async def redraw(name: str, panel: int, request: Request):
+        body, refused = await _json_body(request, "redraw options ({\"seed\": n} or {})")
+        if refused:
+            return refused
+        if not isinstance(body, dict) or [k for k in body if k != "seed"]:
+            return _error(422, {"": 'The body takes only "seed" (a whole number, or -1 or nothing for a random one).'})
+        try:
+            req = board_jobs.validate_redraw(name, panel, body.get("seed"))
+        except board_jobs.BoardRequestError as e:
+            return _error(404 if "board" in e.errors else 422, e.errors)
+        job = board_jobs.manager().submit(req)
+        return {"job_id": job.id, "state": job.state}
 
 
 # -- the detailer -----------------------------------------------------------------------------------------------

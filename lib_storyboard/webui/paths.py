@@ -30,9 +30,14 @@ def list_models() -> list[storyboard_models.StoryboardModel]:
     return storyboard_models.list_models([lora_dir()])
 
 
-def inside_webui(path: str) -> bool:
-    root = os.path.realpath(paths_internal.data_path)
+def inside_folder(root: str, path: str) -> bool:
+    """Whether `path` is `root` or inside it, links resolved."""
+    root = os.path.realpath(root)
     return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+
+def inside_webui(path: str) -> bool:
+    return inside_folder(paths_internal.data_path, path)
 
 
 def public_path(path: str) -> str:

@@ -13,6 +13,9 @@ FROM_SETTINGS = "Settings default"     # the triggers accordion's default: whate
 OPT_APPLY_LORA = "storyboard_apply_lora"
 OPT_LORA_WEIGHT = "storyboard_lora_weight"
 
+OPT_BOARD_DIR = "storyboard_board_dir"
+OPT_BOARD_FONT = "storyboard_board_font"
+
 OPT_MAX_PASSES = "storyboard_detailer_max_passes"
 OPT_SAVE_BEFORE = "storyboard_detailer_save_before"
 OPT_SAVE_MASKS = "storyboard_detailer_save_masks"
@@ -30,6 +33,12 @@ def add_settings() -> None:
         True, "Apply the model's style LoRA when a prompt has a shot trigger", section=SECTION))
     add(OPT_LORA_WEIGHT, shared.OptionInfo(
         1.0, "Style LoRA weight", gr.Slider, {"minimum": 0.0, "maximum": 2.0, "step": 0.05}, section=SECTION))
+    add(OPT_BOARD_DIR, shared.OptionInfo(
+        "", "Folder for storyboard boards (empty: storyboard-boards beside the txt2img outputs folder)",
+        section=SECTION))
+    add(OPT_BOARD_FONT, shared.OptionInfo(
+        "", "Board caption font file (TrueType/OpenType; empty: the first installed font that covers the text, "
+        "e.g. Korean dialogue)", section=SECTION))
     add(OPT_MAX_PASSES, shared.OptionInfo(
         DEFAULT_MAX_PASSES, "Detailer passes (tabs in the Storyboard detailer accordion)", gr.Slider,
         {"minimum": 1, "maximum": 6, "step": 1}, section=SECTION).needs_reload_ui())
