@@ -19,6 +19,8 @@ import tempfile
 REQUIREMENTS = [
     ("mediapipe", "0.10.9", "the detailer's face detectors"),
     ("ultralytics", "8.4.118", "the detailer's YOLO detectors"),
+    # 0.0.10 installs beside the host's pins adding only itself (its timm, scipy, opencv are already there).
+    ("controlnet-aux", "0.0.10", "the dataset builder's annotator sketch styles (HED, line art, PiDiNet)"),
 ]
 # Pulled in by the two above; pinned so pip cannot pick versions that need numpy 2.
 COMPANIONS = ["opencv-python-headless==4.11.0.86", "opencv-contrib-python==4.11.0.86"]
