@@ -1,13 +1,22 @@
-// Storyboard tab: start a training run with the host's progress bar (task id + requestProgress), show the loss.
-function storyboard_start_training() {
+// Storyboard tab: start a job with the host's progress bar (a task id + requestProgress), as txt2img does.
+function storyboard_track(progressId, previewId, onProgress, args) {
     var id = randomId();
-    requestProgress(id, gradioApp().getElementById('storyboard_progress'), gradioApp().getElementById('storyboard_preview'),
-        function() {},
-        function(progress) {
-            var loss = gradioApp().getElementById('storyboard_loss');
-            if (loss && progress.textinfo) loss.innerHTML = progress.textinfo;
-        });
-    var res = Array.from(arguments);
+    requestProgress(id, gradioApp().getElementById(progressId), gradioApp().getElementById(previewId),
+        function() {}, onProgress);
+    var res = Array.from(args);
     res[0] = id;
     return res;
+}
+
+// Training: the loss line follows the host's textinfo.
+function storyboard_start_training() {
+    return storyboard_track('storyboard_progress', 'storyboard_preview', function(progress) {
+        var loss = gradioApp().getElementById('storyboard_loss');
+        if (loss && progress.textinfo) loss.innerHTML = progress.textinfo;
+    }, arguments);
+}
+
+// A board, or one panel redrawn: the panel being drawn shows as the live preview over the board picture.
+function storyboard_start_board() {
+    return storyboard_track('storyboard_board_progress', 'storyboard_board_image', function() {}, arguments);
 }

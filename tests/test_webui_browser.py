@@ -272,3 +272,61 @@ def test_the_trained_model_has_a_lora_card(browser, shots):
     assert names == [NAME], names
     assert size[0] > 0, size
     assert f"<lora:{NAME}:" in prompt, prompt
+
+
+BOARD_SCENES = ('cu | a girl looks up at the rain | "It\'s here."\nms | she opens her umbrella | "Finally."\n'
+                '- | the empty street |\nfs | she runs | "Wait!"\ncu | her smile | "See you."\n'
+                'ms | the bus arrives | "Come on."')
+BOARD_NUMBERS = {"storyboard_board_steps": 6, "storyboard_board_cfg": 2, "storyboard_board_width": 64,
+                 "storyboard_board_height": 64, "storyboard_board_panel_width": 96}
+
+
+def test_a_board_in_the_tab_redraws_a_panel_and_reloads(host, browser, shots):
+    boards = os.path.join(host.dir, "outputs", "storyboard-boards")
+    section = "#tab_storyboard .label-wrap"
+    steps = [{"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
+             {"do": "click", "sel": "#storyboard_sections > .tab-nav button", "hasText": "Board"},
+             {"do": "fill", "sel": "#storyboard_board_scenes textarea", "value": BOARD_SCENES},
+             {"do": "fill", "sel": "#storyboard_board_title textarea", "value": "Rain day"},
+             {"do": "click", "sel": "#storyboard_board_seed_policy label", "hasText": "per_panel"},
+             {"do": "click", "sel": section, "hasText": "Generation"},
+             {"do": "click", "sel": section, "hasText": "Layout"},
+             {"do": "click", "sel": "#storyboard_board_detailer input"}]
+    steps += [{"do": "number", "sel": f"#{key}", "value": v} for key, v in BOARD_NUMBERS.items()]
+    browser.run(*steps)
+    status, size, shot = browser.run(
+        {"do": "click", "sel": "#storyboard_board_draw"},
+        {"do": "wait", "sel": "#storyboard_board_status .prose", "match": "Drew|storyboard-error|rror",
+         "timeout": 400000, "poll": 500},
+        {"do": "image", "sel": "#storyboard_board_image"},
+        {"do": "screenshot", "path": os.path.join(shots, "storyboard-board.png"), "full": True})[1:]
+    print("screenshot:", shot)
+    assert status.startswith("Drew 6 panels."), status
+    [name] = os.listdir(boards)
+    folder = os.path.join(boards, name)
+    assert f"outputs/storyboard-boards/{name}/board.pdf" in status, status
+    assert size[0] > 3 * 96 and size[1] > 2 * 96, size           # three columns, two rows of 96-px panels
+    from PIL import Image
+    texts = [Image.open(os.path.join(folder, f"panel-00{i}.png")).text["parameters"] for i in range(1, 7)]
+    assert all("Storyboard detailer 1:" in t and "Size: 64x64" in t and f"<lora:{NAME}:1>" in t for t in texts), texts
+    assert [re.search(r"Seed: (\d+),", t).group(1) for t in texts] == ["0", "1", "2", "3", "4", "5"], texts
+
+    before = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
+    status = browser.run({"do": "number", "sel": "#storyboard_board_panel", "value": 4},
+                         {"do": "number", "sel": "#storyboard_board_new_seed", "value": 77},
+                         {"do": "click", "sel": "#storyboard_board_redraw"},
+                         {"do": "wait", "sel": "#storyboard_board_status .prose", "match": "Redrew|rror",
+                          "timeout": 120000, "poll": 500})[-1]
+    assert status.startswith("Redrew panel 4 with seed 77."), status
+    after = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
+    assert {f for f in after if after[f] != before[f]} == {"panel-004.png", "board.png", "board.pdf", "board.json"}
+
+    scenes, title = browser.run({"do": "fill", "sel": "#storyboard_board_scenes textarea", "value": ""},
+                                {"do": "fill", "sel": "#storyboard_board_title textarea", "value": ""},
+                                {"do": "click", "sel": "#storyboard_board_load"},
+                                {"do": "wait", "sel": "#storyboard_board_status .prose", "match": "Loaded board"},
+                                {"do": "value", "sel": "#storyboard_board_scenes textarea"},
+                                {"do": "value", "sel": "#storyboard_board_title textarea"})[-2:]
+    assert scenes.splitlines()[3] == 'fs | she runs | "Wait!"' and len(scenes.splitlines()) == 6, scenes
+    assert title == "Rain day"
+    assert "Traceback" not in host.log(), host.log_tail()

@@ -10,6 +10,7 @@ from PIL import Image
 from ..dataset.scan import DatasetError, scan_folder
 from ..training.config import PRESETS, ConfigError, TrainConfig
 from .capabilities import training_unavailable
+from .board_tab import build_board_section
 from .forms import component
 from .paths import list_models, public_path
 from .train_jobs import interrupt_active, manager, run_job, validate_request
@@ -17,7 +18,8 @@ from .train_jobs import interrupt_active, manager, run_job, validate_request
 # The options the tab shows under Settings, in this order (the handler receives them in this order too).
 KNOBS = ("max_steps", "resolution", "batch_size", "vectors_per_token", "rank", "alpha", "ti_lr", "unet_lr", "ti_frac",
          "train_text_encoder", "text_encoder_lr", "gradient_checkpointing", "min_snr_gamma", "noise_offset",
-         "min_timestep", "max_timestep", "caption_dropout", "shuffle_tags", "clip_skip", "save_every",
+         "min_timestep", "max_timestep", "caption_dropout", "shuffle_tags", "clip_skip", "prior_loss_weight",
+         "class_images", "class_prompt", "class_steps", "class_cfg", "save_every",
          "preview_every", "preview_prompt", "seed", "resume", "description")
 PRESET_KEYS = sorted({k for p in PRESETS.values() for k in p} & set(KNOBS))
 
@@ -99,49 +101,56 @@ def build_tab():
     """`script_callbacks.on_ui_tabs`."""
     defaults = _preset_values("balanced")
     unavailable = training_unavailable()
-    with gr.Blocks(analytics_enabled=False) as tab:
-        if unavailable:
-            gr.HTML(f"<p class='storyboard-banner'>{html.escape(unavailable)}</p>", elem_id="storyboard_banner")
-        with gr.Row():
-            with gr.Column(scale=3):
-                gr.HTML("<p>Train the shot tokens <code>&lt;cu_trg&gt;</code> (close-up), <code>&lt;ms_trg&gt;</code> "
-                        "(medium) and <code>&lt;fs_trg&gt;</code> (full shot) with a style LoRA on the loaded SD1.5 "
-                        "checkpoint. The shot of each sketch comes from a tag in its .txt file or from its "
-                        "sub-folder name.</p>")
-                dummy = gr.Label(visible=False)
-                with gr.Row():
-                    data_dir = component(TrainConfig, "data_dir", "", "storyboard_data_dir", scale=4,
-                                         placeholder="folder of sketches with .txt tags")
-                    scan = gr.Button("Scan", elem_id="storyboard_scan", scale=1)
-                with gr.Row():
-                    name = component(TrainConfig, "name", defaults["name"], "storyboard_name")
-                    preset = component(TrainConfig, "preset", defaults["preset"], "storyboard_preset",
-                                       choices=list(PRESETS))
-                with gr.Accordion("Settings", open=False):
-                    knobs = [component(TrainConfig, key, defaults[key], f"storyboard_{key}") for key in KNOBS]
-                with gr.Row():
-                    train = gr.Button("Train", variant="primary", elem_id="storyboard_train",
-                                      interactive=unavailable is None)
-                    interrupt = gr.Button("Interrupt", elem_id="storyboard_interrupt")
-                status = gr.HTML(elem_id="storyboard_status")
-                gr.HTML(elem_id="storyboard_loss")
-                gr.HTML(elem_id="storyboard_progress")
-            with gr.Column(scale=2):
-                # No floating label: it would cover the token names drawn along the grid's top edge.
-                preview = gr.Image(label="Preview (one column per shot token)", show_label=False, type="pil",
-                                   interactive=False, elem_id="storyboard_preview")
-                report = gr.Markdown(elem_id="storyboard_report")
-                with gr.Accordion("Trained models", open=False):
-                    models = gr.HTML(models_html(), elem_id="storyboard_models")
-                    refresh = gr.Button("Refresh", elem_id="storyboard_refresh_models")
-
-        preset_outputs = [knobs[KNOBS.index(k)] for k in PRESET_KEYS]
-        preset.change(lambda p: [gr.update(value=_preset_values(p)[k]) for k in PRESET_KEYS],
-                      inputs=[preset], outputs=preset_outputs)
-        scan.click(scan_ui, inputs=[data_dir], outputs=[report])
-        train.click(wrap_gradio_gpu_call(train_from_ui, extra_outputs=[None, ""]), _js="storyboard_start_training",
-                    inputs=[dummy, data_dir, name, preset] + knobs, outputs=[preview, report, status]
-                    ).then(models_html, inputs=[], outputs=[models])
-        interrupt.click(interrupt_active, inputs=[], outputs=[])
-        refresh.click(models_html, inputs=[], outputs=[models])
+    with gr.Blocks(analytics_enabled=False) as tab, gr.Tabs(elem_id="storyboard_sections"):
+        with gr.Tab("Train", elem_id="storyboard_train_section"):
+            _train_section(defaults, unavailable)
+        with gr.Tab("Board", elem_id="storyboard_board_section"):
+            build_board_section()
     return [(tab, "Storyboard", "storyboard")]
+
+
+def _train_section(defaults: dict, unavailable: str | None):
+    if unavailable:
+        gr.HTML(f"<p class='storyboard-banner'>{html.escape(unavailable)}</p>", elem_id="storyboard_banner")
+    with gr.Row():
+        with gr.Column(scale=3):
+            gr.HTML("<p>Train the shot tokens <code>&lt;cu_trg&gt;</code> (close-up), <code>&lt;ms_trg&gt;</code> "
+                    "(medium) and <code>&lt;fs_trg&gt;</code> (full shot) with a style LoRA on the loaded SD1.5 "
+                    "checkpoint. The shot of each sketch comes from a tag in its .txt file or from its "
+                    "sub-folder name.</p>")
+            dummy = gr.Label(visible=False)
+            with gr.Row():
+                data_dir = component(TrainConfig, "data_dir", "", "storyboard_data_dir", scale=4,
+                                     placeholder="folder of sketches with .txt tags")
+                scan = gr.Button("Scan", elem_id="storyboard_scan", scale=1)
+            with gr.Row():
+                name = component(TrainConfig, "name", defaults["name"], "storyboard_name")
+                preset = component(TrainConfig, "preset", defaults["preset"], "storyboard_preset",
+                                   choices=list(PRESETS))
+            with gr.Accordion("Settings", open=False):
+                knobs = [component(TrainConfig, key, defaults[key], f"storyboard_{key}") for key in KNOBS]
+            with gr.Row():
+                train = gr.Button("Train", variant="primary", elem_id="storyboard_train",
+                                  interactive=unavailable is None)
+                interrupt = gr.Button("Interrupt", elem_id="storyboard_interrupt")
+            status = gr.HTML(elem_id="storyboard_status")
+            gr.HTML(elem_id="storyboard_loss")
+            gr.HTML(elem_id="storyboard_progress")
+        with gr.Column(scale=2):
+            # No floating label: it would cover the token names drawn along the grid's top edge.
+            preview = gr.Image(label="Preview (one column per shot token)", show_label=False, type="pil",
+                               interactive=False, elem_id="storyboard_preview")
+            report = gr.Markdown(elem_id="storyboard_report")
+            with gr.Accordion("Trained models", open=False):
+                models = gr.HTML(models_html(), elem_id="storyboard_models")
+                refresh = gr.Button("Refresh", elem_id="storyboard_refresh_models")
+
+    preset_outputs = [knobs[KNOBS.index(k)] for k in PRESET_KEYS]
+    preset.change(lambda p: [gr.update(value=_preset_values(p)[k]) for k in PRESET_KEYS],
+                  inputs=[preset], outputs=preset_outputs)
+    scan.click(scan_ui, inputs=[data_dir], outputs=[report])
+    train.click(wrap_gradio_gpu_call(train_from_ui, extra_outputs=[None, ""]), _js="storyboard_start_training",
+                inputs=[dummy, data_dir, name, preset] + knobs, outputs=[preview, report, status]
+                ).then(models_html, inputs=[], outputs=[models])
+    interrupt.click(interrupt_active, inputs=[], outputs=[])
+    refresh.click(models_html, inputs=[], outputs=[models])
