@@ -22,8 +22,10 @@ from lib_storyboard.toyworld.sketches import write_dataset
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 12 panels at batch 5: batches of 5, 5 and 2 (shares 2+3 and 1+1), the token phase ending at step 2 and an
 # epoch boundary inside the run; caption dropout makes some shares lack a token (its gradient is None there).
+# With prior preservation on: the main process draws the class images, the other reads them after a barrier.
 OPTIONS = ["--steps", "4", "--resolution", "64", "--set", "batch_size=5", "--set", "rank=4", "--set", "ti_frac=0.5",
-           "--set", "caption_dropout=0.3", "--set", "noise_offset=0.05", "--device", "cpu"]
+           "--set", "caption_dropout=0.3", "--set", "noise_offset=0.05", "--device", "cpu",
+           "--set", "prior_loss_weight=0.5", "--set", "class_images=2", "--set", "class_steps=3"]
 FILES = ("Lora/mp.safetensors", "embeddings/mp-cu_trg.safetensors", "embeddings/mp-fs_trg.safetensors",
          "state/mp/state.safetensors")
 
@@ -59,19 +61,27 @@ def test_two_processes_write_what_one_process_writes(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Only the main process reports: one progress line per step, one list of files.
     assert proc.stdout.count("step 4/4") == 1 and proc.stdout.count("finished at step 4") == 1, proc.stdout
+    assert "6 class images (6 drawn now" in proc.stdout
     print(f"one process {one_s:.1f} s, two processes {two_s:.1f} s (with start-up)")
 
-    worst = 0.0
+    worst, flips = 0.0, 0
     for rel in FILES:
         a, b = _tensors(str(tmp_path / "one" / rel)), _tensors(str(tmp_path / "two" / rel))
         assert a.keys() == b.keys(), rel
         for k in a:
-            assert torch.allclose(a[k].double(), b[k].double(), rtol=1e-4, atol=1e-5), (rel, k)
-            if a[k].numel():
-                worst = max(worst, float((a[k].double() - b[k].double()).abs().max()))
+            x, y = a[k].double(), b[k].double()
+            if a[k].dtype == torch.float16:
+                # The LoRA file is fp16: a 1e-7 difference can round a value to the neighbouring fp16 number.
+                assert torch.allclose(x, y, rtol=1e-3, atol=1e-6), (rel, k)
+                flips += int((x != y).sum())
+            else:
+                assert torch.allclose(x, y, rtol=1e-4, atol=1e-5), (rel, k)
+                worst = max(worst, float((x - y).abs().max())) if x.numel() else worst
         if rel.startswith("state"):
             # The random streams were drawn identically: same noise, timesteps and captions on both sides.
             assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("rng.")), rel
     lora = _tensors(str(tmp_path / "one" / FILES[0]))
     assert any(float(v.abs().max()) > 1e-4 for k, v in lora.items() if k.endswith("lora_up.weight"))  # it learned
-    print(f"largest difference over {len(FILES)} files: {worst:.2e}")
+    n16 = sum(v.numel() for v in lora.values() if v.dtype == torch.float16)
+    print(f"largest difference in the fp32 state and tokens: {worst:.2e}; fp16 LoRA values one rounding apart: "
+          f"{flips} of {n16}")

@@ -171,3 +171,29 @@ def train_and_measure(adapter, workdir: str, seed: int = 0, n_per_shot: int = 48
                                                                    steps=gen_steps, cfg=gen_cfg)
     out["measure_seconds"] = time.perf_counter() - t0
     return out
+
+
+def prompt_drift(adapter, lora_file: str, prompts: list[str], seeds: list[int], size: int = 64, steps: int = 20,
+                 cfg: float = 2.0, batch: int = 16) -> dict:
+    """How much a trained LoRA changes what the base draws for prompts without a trigger: each (prompt, seed) drawn
+    by the base alone and with the LoRA attached, same noise. Returns the judged shots before and after (counts of
+    cu / ms / fs / none), the share of pairs whose judged shot changed, and the mean pixel change (0-1)."""
+    from ..training.lora import lora_attached
+    from ..training.preview import sample
+
+    def judged(images):
+        out = []
+        for im in images:
+            j = judge_shot(im)
+            out.append(j.shot if j.figure and j.shot else "none")
+        return out
+
+    before = sample(adapter, prompts, {}, seeds, (size, size), steps=steps, cfg=cfg, batch=batch)
+    with lora_attached(adapter, lora_file):
+        after = sample(adapter, prompts, {}, seeds, (size, size), steps=steps, cfg=cfg, batch=batch)
+    jb, ja = judged(before), judged(after)
+    pixels = np.mean([np.abs(np.asarray(b, np.float32) - np.asarray(a, np.float32)).mean() / 255
+                      for b, a in zip(before, after)])
+    cols = SHOT_KEYS + ("none",)
+    return {"before": {c: jb.count(c) for c in cols}, "after": {c: ja.count(c) for c in cols},
+            "changed": sum(b != a for b, a in zip(jb, ja)) / len(jb), "pixel_change": float(pixels), "n": len(jb)}

@@ -63,6 +63,17 @@ class TrainConfig(Options):
     # out (kohya's min/max timestep options).
     min_timestep: int = option(0, "Min timestep (higher: learn composition, not detail)", ge=0, le=999)
     max_timestep: int = option(999, "Max timestep", ge=0, le=999)
+    # prior preservation (DreamBooth): class images the checkpoint draws itself, without a trigger (training/prior.py)
+    prior_loss_weight: float = option(
+        0.0, "Prior-preservation weight (0 = off)", "Each step also denoises class images the checkpoint drew from "
+        "the class prompt, with this weight, so prompts without a trigger stay closer to the checkpoint's own.",
+        ge=0.0, le=10.0, step=0.05)
+    class_images: int = option(50, "Class images per shot", "Drawn once per checkpoint and prompt, then reused.",
+                               ge=1, le=10_000, widget="number")
+    class_prompt: str = option("{shot}", "Class prompt", "What the class images are drawn from; {shot} becomes "
+                               "close-up, medium shot or full shot. No trigger.")
+    class_steps: int = option(20, "Class-image sampling steps", ge=1, le=150)
+    class_cfg: float = option(7.0, "Class-image CFG scale", ge=0.0, le=30.0, step=0.5)
     # captions
     shuffle_tags: bool = option(True, "Shuffle tags (trigger stays first)")
     keep_tags: int = option(0, "Tags kept in place after the trigger", ge=0, le=100)
@@ -108,6 +119,16 @@ class TrainConfig(Options):
         if set(v) - stems or not all(isinstance(w, str) and w.strip() for w in v.values()):
             raise ValueError("must map cu_trg, ms_trg and fs_trg to non-empty words")
         return {**{s.stem: s.init_words for s in SHOTS}, **v}
+
+    @validator("class_prompt")
+    def _class_prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        found = [s.trigger for s in SHOTS if s.stem in v]
+        if found:
+            raise ValueError(f"must not contain a shot trigger ({found[0]}): class images show what the checkpoint "
+                             "draws without one.")
+        return v
 
     @validator("preview_seeds")
     def _seeds(cls, v: tuple) -> tuple:

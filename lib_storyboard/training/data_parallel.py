@@ -55,6 +55,9 @@ class DataParallel:
             pos += n
         return buf[0]
 
+    def barrier(self) -> None:
+        torch.distributed.barrier()
+
     def close(self) -> None:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -26,6 +26,8 @@ from .lora import LoraSet
 from .outputs import OutputPaths, write_outputs
 from .precision import decide_precision
 from .preview import grid, sample
+from .prior import (PriorData, cache_folder, cached_class_images, class_prompt, ensure_class_images,
+                    model_identity)
 from .state import StateError, load_state, save_state, saved_config
 
 # Settings a resumed run must share with the saved one, or the saved tensors and moments would not fit.
@@ -101,6 +103,7 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.report: dict = {}
         self.data: LatentCache | None = None
+        self.prior: PriorData | None = None     # class images, when prior preservation is on
         self.card_preview = None
 
     @property
@@ -183,9 +186,12 @@ class Trainer:
         cfg = self.cfg
         run.first_step = run.step
         self.ab = self.ad.alphas_cumprod()
-        run.lora.attach()
-        try:
-            with self.ad.training(cfg.gradient_checkpointing):
+        with self.ad.training(cfg.gradient_checkpointing):
+            # The base alone draws the class images, so they come before the LoRA is attached.
+            if cfg.prior_loss_weight and not self._prepare_prior():
+                return "interrupted"
+            run.lora.attach()
+            try:
                 self._emit("status", step=run.step, message="Training")
                 batches = self.batcher.batches(run.epoch)
                 while run.step < cfg.max_steps:
@@ -205,8 +211,8 @@ class Trainer:
                         self._preview(run)
                     if cfg.save_every and run.step % cfg.save_every == 0 and not last:
                         self._save(run)
-        finally:
-            run.lora.detach()
+            finally:
+                run.lora.detach()
         return "finished"
 
     def _step(self, run: Run, idx: list[int]) -> float:
@@ -224,40 +230,44 @@ class Trainer:
                                   tag_dropout=cfg.tag_dropout, caption_dropout=cfg.caption_dropout,
                                   count_tokens=self.count_tokens)
                     for i in idx]
-        mean = torch.stack([data.means[i] for i in idx])
-        std = torch.stack([data.stds[i] for i in idx])
-        z = mean + std * torch.randn(mean.shape, generator=run.gen)
-        noise = torch.randn(mean.shape, generator=run.gen)
-        if cfg.noise_offset:
-            noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1), generator=run.gen)
-        T = ab.shape[0]
-        t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (len(idx),),
-                          generator=run.gen)
+        z, noise, t = self._draw(run, torch.stack([data.means[i] for i in idx]),
+                                 torch.stack([data.stds[i] for i in idx]))
         share = self.parallel.share(len(idx)) if self.parallel else slice(None)
-        z, noise, t, captions = z[share].to(dev), noise[share].to(dev), t[share].to(dev), captions[share]
+        batches = [(captions[share], z[share], noise[share], t[share])]
+        if self.prior:   # a class image of the same shot for each instance, drawn after the instance's draws
+            c_mean, c_std, c_captions = self.prior.pick([data.items[i].shot_key for i in idx], run.gen)
+            batches.append((c_captions[share],) + tuple(v[share] for v in self._draw(run, c_mean, c_std)))
         opt, scaler = run.optimizer, run.scaler
-        if captions:
+        losses, seen = [], {}
+        for caps, z, noise, t in batches:
+            if not caps:    # a batch shorter than the number of processes leaves some of them nothing
+                continue
+            z, noise, t = z.to(dev), noise.to(dev), t.to(dev)
             a = ab[t].view(-1, 1, 1, 1)
             x_t = a.sqrt() * z + (1 - a).sqrt() * noise
             with ad.autocast(self.precision.autocast):
-                cond = ad.encode_text(captions, dict(run.tokens))
+                cond = ad.encode_text(caps, dict(run.tokens))
                 pred = ad.predict(x_t, t, cond)
             target = noise if ad.parameterization == "eps" else a.sqrt() * noise - (1 - a).sqrt() * z
             mse = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
-            weighted = mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization)
-            # A share's sum over the global batch length: summed over the processes, the one-process mean.
-            loss = weighted.mean() if self.parallel is None else weighted.sum() / len(idx)
-        else:   # a batch shorter than the number of processes leaves some of them nothing to compute
-            loss, x_t = torch.zeros((), device=dev), None
+            losses.append(mse * _snr_weight(ab[t], cfg.min_snr_gamma, ad.parameterization))
+            seen = seen or {"x_t": x_t, "text": cond, "prediction": pred}
         if self.parallel is None:
-            _check_finite(loss, run.step, x_t=x_t, text=cond, prediction=pred)
+            loss = losses[0].mean()
+            if self.prior:
+                loss = loss + cfg.prior_loss_weight * losses[1].mean()
+            _check_finite(loss, run.step, **seen)
             (scaler.scale(loss) if scaler else loss).backward()
         else:
-            if captions:
+            # A share's sum over the global batch length: summed over the processes, the one-process mean.
+            weights = (1.0, cfg.prior_loss_weight)
+            loss = (sum(w * l.sum() for w, l in zip(weights, losses)) / len(idx) if losses
+                    else torch.zeros((), device=dev))
+            if losses:
                 (scaler.scale(loss) if scaler else loss).backward()
             # Summed before unscaling, so every process sees the same gradients and takes the same step.
             loss = self.parallel.sum_gradients([p for g in opt.param_groups for p in g["params"]], loss)
-            _check_finite(loss, run.step, **({"x_t": x_t, "text": cond, "prediction": pred} if captions else {}))
+            _check_finite(loss, run.step, **seen)
         if scaler:
             scaler.unscale_(opt)
         bad = [g["name"] for g in opt.param_groups for p in g["params"]
@@ -274,6 +284,49 @@ class Trainer:
             opt.step()
         opt.zero_grad(set_to_none=True)
         return float(loss.detach())
+
+    def _prepare_prior(self) -> bool:
+        """Class images of each shot in the dataset, from the cache or drawn now, encoded; False if stopped."""
+        cfg, ad = self.cfg, self.ad
+        root = os.path.join(self.paths.state_dir, "class_images")
+        identity = model_identity(ad)
+        self.prior = PriorData()
+        drawn = 0
+        for s in [s for s in shots.SHOTS if any(it.shot_key == s.key for it in self.data.items)]:
+            prompt = class_prompt(cfg.class_prompt, s)
+            folder = cache_folder(root, identity, prompt, cfg.resolution, cfg.class_steps, cfg.class_cfg,
+                                  cfg.clip_skip)
+            self._emit("status", message=f"Class images for prior preservation: {prompt!r}")
+            paths, n = [], 0
+            if self.main:   # one process draws and writes; the others read them after the barrier
+                paths, n = ensure_class_images(ad, folder, prompt, cfg.class_images, cfg.resolution, cfg.class_steps,
+                                               cfg.class_cfg, cfg.batch_size, self.precision.autocast,
+                                               self.should_stop)
+            if self.parallel:
+                self.parallel.barrier()
+                paths = cached_class_images(folder, cfg.class_images)
+            drawn += n
+            if len(paths) < cfg.class_images:
+                return False
+            self.prior.add(s.key, prompt, paths, ad.encode_images)
+        total = cfg.class_images * len(self.prior.prompts)
+        self.report["class_images"] = {"per_shot": cfg.class_images, "drawn": drawn, "reused": total - drawn,
+                                       "folder": root}
+        self._emit("status", message=f"Prior preservation: {total} class images ({drawn} drawn now, "
+                                     f"{total - drawn} from the cache)")
+        return True
+
+    def _draw(self, run: Run, mean: torch.Tensor, std: torch.Tensor):
+        """Latents sampled from their cached distributions, noise and timesteps for a batch (on the CPU), drawn
+        from the run's generator in a fixed order."""
+        cfg, T = self.cfg, self.ab.shape[0]
+        z = mean + std * torch.randn(mean.shape, generator=run.gen)
+        noise = torch.randn(mean.shape, generator=run.gen)
+        if cfg.noise_offset:
+            noise = noise + cfg.noise_offset * torch.randn((mean.shape[0], mean.shape[1], 1, 1), generator=run.gen)
+        t = torch.randint(min(cfg.min_timestep, T - 1), min(cfg.max_timestep, T - 1) + 1, (mean.shape[0],),
+                          generator=run.gen)
+        return z, noise, t
 
     def _nothing_learned(self, status: str, step: int, why: str) -> TrainResult:
         """A run that took no optimizer step writes nothing: what this name has on disk (files, the state a later
