@@ -1,4 +1,4 @@
-"""Standalone entry point: `python -m lib_storyboard train|demo|board …`, the same engine as the WebUI tab on diffusers."""
+"""Standalone entry point: `python -m lib_storyboard <command> …`, the same engine as the WebUI tab on diffusers."""
 from __future__ import annotations
 
 import argparse
@@ -136,9 +136,15 @@ def main(argv=None) -> int:
     x.add_argument("--name", default="toybase")
     from .board.command import add_parsers
     add_parsers(sub)
+    from .dataset_builder.command import add_parsers as add_dataset_parsers
+    from .framing.command import add_parsers as add_framing_parsers
+    add_dataset_parsers(sub)
+    add_framing_parsers(sub)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
+        if getattr(args, "run", None):  # subcommands that carry their own handler (dataset, classify, validate)
+            return args.run(args)
         if args.cmd == "train":
             return cmd_train(args)
         if args.cmd == "export-toybase":
