@@ -2,7 +2,9 @@
 
 Writes a labelled sample set of procedural storyboard sketches, trains the three shot tokens and a style LoRA on
 the shipped toy-world base, draws a storyboard sheet (one row per token) from the written files and judges each
-drawn panel's shot; prints the per-token accuracy beside the untrained tokens' (the base's chance level).
+drawn panel's shot; prints the per-token accuracy beside the untrained tokens' (the base's chance level). It ends
+as a user's session would: a nine-panel board from a scene list (board.png, board.pdf, one PNG per panel), each
+panel's framing read by the same judge.
 """
 from __future__ import annotations
 
@@ -76,5 +78,43 @@ def run_demo(out: str, steps: int | None = None, seed: int = 0, per_token: int =
         json.dump({"seed": seed, "steps": r["steps"], "seconds": round(time.time() - t0, 1), **summary}, f, indent=1)
     print(f"storyboard sheet (one row per token: {', '.join(s.trigger for s in shots.SHOTS)}): {sheet_path}")
     print(f"LoRA with bundled tokens: {OutputPaths.under(out).lora_file('demo')}")
+    board = draw_demo_board(adapter, out, r["lora_file"], seed) if real else None
+    if board:
+        summary["board"] = board
+        with open(os.path.join(out, "demo-report.json"), "w", encoding="utf-8") as f:
+            json.dump({"seed": seed, "steps": r["steps"], "seconds": round(time.time() - t0, 1), **summary}, f,
+                      indent=1)
     print(f"total {time.time() - t0:.0f}s")
     return 0
+
+
+# A small scene list in the toy world's words (its sketches are of one person: a pose, hair, props, a setting).
+DEMO_SCENES = [
+    ("cu", 'She hears the knock. "Who is there?"'), ("ms", '"Just a minute!"'), ("fs", ""),
+    ("ms", '"I brought the cups."'), ("cu", '"You came back."'), ("fs", '"Wait for me!"'),
+    ("fs", ""), ("cu", '"It\'s raining."'), ("ms", '"Let\'s go."'),
+]
+
+
+def draw_demo_board(adapter, out: str, lora_file: str, seed: int) -> dict:
+    """The board command's path on the demo's model: a nine-panel board from a scene list, each shot panel's
+    framing read by the shot judge (the same reading as the generated panels above)."""
+    from .board.draw import diffusers_drawer
+    from .board.options import BoardOptions
+    from .board.scenes import Scene, SceneList
+    from .board.writer import board_images, load_board, write_board
+    from .toyworld.judge import judge_shot
+    from .toyworld.sketches import tags_and_caption
+
+    scenes = SceneList(tuple(Scene(i + 1, shot, tags_and_caption(seed * 7919 + 31 * i)[1], line)
+                             for i, (shot, line) in enumerate(DEMO_SCENES)))
+    options = BoardOptions(title="Demo board", seed=seed * 1000 + 500, seed_policy="per_panel", width=64, height=64,
+                           cfg=2.0, panel_width=128, font_size=13)
+    with diffusers_drawer(adapter, options, lora_file) as draw:
+        files = write_board(os.path.join(out, "boards"), "demo", scenes, options, draw,
+                            {"checkpoint": "toybase", "storyboard": "demo", "sampler": "DDIM"})
+    board = load_board(files.folder)
+    judged = [judge_shot(im) for im in board_images(files.folder, board)]
+    right = [j.figure and j.shot == plan.shot for plan, j in zip(board.plans(), judged)]
+    print(f"board: {sum(right)}/{len(right)} panels judged in their scene's framing; {files.png} and {files.pdf}")
+    return {"panels": len(right), "judged_right": sum(right), "png": files.png, "pdf": files.pdf}

@@ -66,3 +66,7 @@ def test_demo_runs_on_the_shipped_toy_base_and_writes_its_sheet(tmp_path, capsys
     report = json.load(open(out / "demo-report.json"))
     assert report["steps"] == 4 and sum(map(sum, report["trained_gen"]["matrix"])) == 6
     assert os.path.isfile(out / "storyboard-sheet.png") and os.path.isfile(out / "Lora" / "demo.safetensors")
+    # It ends with a board drawn by the board command's path, its panels judged.
+    board = report["board"]
+    assert board["panels"] == 9 and 0 <= board["judged_right"] <= 9 and f"board: {board['judged_right']}/9" in text
+    assert os.path.isfile(board["pdf"]) and len(os.listdir(os.path.dirname(board["png"]))) == 12
