@@ -237,6 +237,41 @@ def test_a_board_draws_each_panel_through_txt2img_and_redraws_one(host):
     assert host.post("/storyboard/v1/boards/no-such-board/panels/1/redraw", {})[0] == 404
 
 
+def _wait_step(host, job_id: str, step: int) -> dict:
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        job = host.get(f"/storyboard/v1/jobs/{job_id}")[1]
+        if job["step"] >= step or job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached step {step}")
+
+
+def test_interrupting_a_board_keeps_its_finished_panels_and_skip_only_ends_one(host):
+    slow = {**BOARD, "title": "Slow", "steps": 150, "detailer": False,
+            "scenes": "\n".join(f"{s} | scene {i}" for i, s in enumerate(["cu", "ms", "fs", "cu", "ms"], 1))}
+    st, r = host.post("/storyboard/v1/board", slow)
+    assert st == 200, r
+    _wait_step(host, r["job_id"], 1)
+    assert host.post("/sdapi/v1/skip")[0] == 200          # the host's Skip: ends this panel, not the board
+    job = _wait_step(host, r["job_id"], 3)
+    assert job["state"] == "running", job
+    host.post(f"/storyboard/v1/jobs/{r['job_id']}/cancel")
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "interrupted" and job["message"].startswith("Stopped after"), job
+    name, not_drawn = job["report"]["board"], job["report"]["not_drawn"]
+    done = 5 - len(not_drawn)
+    assert 3 <= done < 5 and not_drawn == list(range(done + 1, 6)), job
+    folder = os.path.join(host.dir, "outputs", "storyboard-boards", name)
+    assert sorted(f for f in os.listdir(folder) if f.startswith("panel")) == \
+        [f"panel-00{i}.png" for i in range(1, done + 1)]
+    # A panel that was never drawn is drawn with its planned seed (base seed 3 + its index, per panel).
+    st, r = host.post(f"/storyboard/v1/boards/{name}/panels/5/redraw", {})
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "finished" and job["report"]["seed"] == 3 + 4, job
+    assert "Seed: 7," in Image.open(os.path.join(folder, "panel-005.png")).text["parameters"]
+
+
 def test_cancel_of_a_waiting_job_leaves_the_running_generation_alone(host):
     slow = {**GEN, "steps": 60, "batch_size": 4, "prompt": "a sketch of a street", "seed": 9}
     reference = digest(host.post("/sdapi/v1/txt2img", slow)[1])
