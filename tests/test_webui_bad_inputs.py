@@ -273,6 +273,51 @@ def test_unknown_job_id(host, unchanged, method, path):
     refused(host.call(method, path, {} if method == "POST" else None), host, 404, "job_id", "sb-0-none")
 
 
+BOARD = {"scenes": "cu | a face |", "width": 64, "height": 64, "steps": 2, "sampler_name": "Euler"}
+BOARD_REFUSALS = [
+    ("no scene list", {**BOARD, "scenes": "  "}, "scenes", ["scene list is empty"]),
+    ("unknown shot", {**BOARD, "scenes": "cu | a face |\nzz | a hand |"}, "scenes", ["Line 2", "unknown shot", "zz"]),
+    ("too many columns", {**BOARD, "scenes": "cu | a | b | 1 | c"}, "scenes", ["Line 1", "5 columns"]),
+    ("empty description", {**BOARD, "scenes": "ms |  | hello"}, "scenes", ["Line 1", "description is empty"]),
+    ("seed out of range", {**BOARD, "scenes": "cu | a face | | 99999999999"}, "scenes", ["Line 1", "seed"]),
+    ("CSV without a dialogue column", {**BOARD, "scenes": "shot,description\ncu,a face\n"}, "scenes",
+     ["header row", "dialogue"]),
+    ("JSON scene that is not an object", {**BOARD, "scenes": '["cu, a face"]'}, "scenes",
+     ["Scene 1", "must be an object"]),
+    ("unknown scene list format", {**BOARD, "format": "xml"}, "format", ["format", "xml"]),
+    ("steps 0", {**BOARD, "steps": 0}, "steps", ["steps"]),
+    ("width not a multiple of 8", {**BOARD, "width": 100}, "width", ["width", "multiple of 8"]),
+    ("unknown board field", {**BOARD, "colour": "red"}, "colour", ["colour", "not a board field"]),
+    ("unknown sampler", {**BOARD, "sampler_name": "Nope"}, "sampler_name", ["Nope", "not a sampler"]),
+    ("unknown storyboard model", {**BOARD, "storyboard_model": "ghost"}, "storyboard_model", ["ghost", "not found"]),
+    ("unknown always-on script", {**BOARD, "alwayson_scripts": {"no such script": {"args": []}}},
+     "alwayson_scripts", ["no such script"]),
+    ("bad detailer args", {**BOARD, "alwayson_scripts": {"storyboard detailer": {"args": [True, {**PASS,
+                                                                                            "denoise": 3}]}}},
+     "alwayson_scripts", ["pass 1", "denoise"]),
+    ("missing font file", {**BOARD, "font_path": "/no/such/font.ttf"}, "font_path", ["font file", "does not exist"]),
+    ("a JSON list body", [BOARD], None, ["request body", "JSON object"]),
+]
+
+
+@pytest.mark.parametrize("body, field, mentions", [c[1:] for c in BOARD_REFUSALS], ids=[c[0] for c in BOARD_REFUSALS])
+def test_board_request_refused_with_one_sentence(host, unchanged, body, field, mentions):
+    refused(host.post("/storyboard/v1/board", body), host, 422, field, *mentions)
+    assert [j for j in host.get("/storyboard/v1/jobs")[1]["jobs"] if j["kind"] == "board"] == []
+
+
+@pytest.mark.parametrize("method, path, body, status, field, mentions", [
+    ("POST", "/storyboard/v1/board", b"{scenes: }", 422, None, ["not valid JSON"]),
+    ("POST", "/storyboard/v1/boards/no-such-board/panels/1/redraw", {}, 404, "board", ["no board named"]),
+    ("POST", "/storyboard/v1/boards/..%5Cmodels/panels/1/redraw", {}, 404, "board", ["not a board name"]),
+    ("GET", "/storyboard/v1/boards/no-such-board", None, 404, "board", ["no board named"]),
+    ("GET", "/storyboard/v1/boards/no-such-board/files/board.png", None, 404, "board", ["no board named"]),
+], ids=["board body not JSON", "redraw of an unknown board", "redraw of a path outside the boards", "an unknown board",
+        "a file of an unknown board"])
+def test_board_routes_refuse_bad_names(host, unchanged, method, path, body, status, field, mentions):
+    refused(host.call(method, path, body), host, status, field, *mentions)
+
+
 DETAILER = [
     ("denoise out of range", "txt2img", [True, {**PASS, "denoise": 3}], ["pass 1", "denoise"]),
     ("unknown detector", "txt2img", [True, {**PASS, "detector": "nope.pt"}], ["detector", "nope.pt"]),
