@@ -9,7 +9,6 @@ import json
 import os
 import re
 from secrets import compare_digest
-from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,15 +16,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from modules import paths_internal, shared
 
-from ..detailer.args import SCRIPT_TITLE, DetailerArgsError, json_schema, parse_script_args
+from ..detailer.args import json_schema
 from ..jobs import Job
 from ..training.config import ConfigError, TrainConfig
-from . import patches, settings
+from . import board_jobs, patches, settings
 from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
-from .detectors import check_for_host, catalog, yolo_folders
+from .detectors import catalog, detailer_request_error, yolo_folders
 from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
 from .train_jobs import manager, validate_request
-from . import board_jobs
 
 PREFIX = "/storyboard/v1"
 
@@ -271,40 +269,13 @@ def _detailer_routes(app: FastAPI, deps: list) -> None:
                 "folders": [public_path(f) for f in yolo_folders()], "downloads": found.yolo.allow_download}
 
 
-def request_error(body: Any, is_img2img: bool) -> str | None:
-    """The one-sentence problem with a txt2img/img2img request's detailer arguments, or None."""
-    if not isinstance(body, dict):
-        return None
-    scripts_arg = body.get("alwayson_scripts") or {}
-    if not isinstance(scripts_arg, dict):
-        return None
-    for name, entry in scripts_arg.items():
-        if str(name).lower() != SCRIPT_TITLE.lower():
-            continue
-        if not isinstance(entry, dict) or "args" not in entry:
-            return None
-        args = entry["args"]
-        if not isinstance(args, list):
-            return f'{SCRIPT_TITLE}: "args" must be a list: [enabled, {{pass 1}}, ..., detail_only].'
-        try:
-            run = parse_script_args(args, settings.max_passes(), strict=True)
-            if run.detail_only and not is_img2img:
-                raise DetailerArgsError(f"{SCRIPT_TITLE}: detail-only mode (the boolean after the passes) is for "
-                                        f"img2img; txt2img has no init image to detail.")
-            if run.enabled:
-                check_for_host(run.passes)
-        except DetailerArgsError as e:
-            return str(e)
-    return None
-
-
 def _detailer_check(is_img2img: bool):
     async def check_storyboard_detailer_args(request: Request):
         try:
             body = await request.json()
         except Exception:
             return  # not JSON: the host's own validation answers
-        problem = request_error(body, is_img2img)
+        problem = detailer_request_error(body, is_img2img)
         if problem:
             raise HTTPException(status_code=422, detail=problem)
     return check_storyboard_detailer_args

@@ -19,6 +19,7 @@ from ..detailer.args import SCRIPT_TITLE as DETAILER_TITLE
 from ..jobs import Job, JobManager
 from ..options import OptionsError
 from . import settings, triggers
+from .detectors import detailer_request_error
 from .paths import inside_folder
 
 TRIGGERS_TITLE = "Storyboard triggers"
@@ -128,8 +129,7 @@ def _host_fields(body: dict, errors: dict, warnings: list, prompts: list[str]) -
         errors["detailer"] = "detailer must be true or false."
     elif detailer and not any(str(k).lower() == DETAILER_TITLE.lower() for k in alwayson):
         alwayson = {**alwayson, DETAILER_TITLE: {"args": [True]}}   # pass 1 with its defaults
-    from .api_routes import request_error   # the same check the host's txt2img route gets
-    problem = request_error({"alwayson_scripts": alwayson}, is_img2img=False)
+    problem = detailer_request_error({"alwayson_scripts": alwayson}, is_img2img=False)   # as txt2img's route
     if problem:
         errors["alwayson_scripts"] = problem
     return {"sampler_name": sampler, "scheduler": scheduler, "storyboard_model": model, "alwayson_scripts": alwayson}

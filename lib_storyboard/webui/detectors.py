@@ -3,13 +3,15 @@ and our own (where downloads go), loading YOLO pickles past the host's safe unpi
 import os
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from modules import devices, paths, sd_samplers, shared
 
-from ..detailer.args import SCRIPT_TITLE, DetailerArgsError, PassArgs
+from ..detailer.args import SCRIPT_TITLE, DetailerArgsError, PassArgs, parse_script_args
 from ..detection import DetectorCatalog, mediapipe_face
 from .patches import trusted_unpickle
 from .paths import storyboard_dir
+from .settings import max_passes
 
 _catalog: DetectorCatalog | None = None
 _catalog_lock = threading.Lock()
@@ -64,3 +66,30 @@ def check_for_host(passes: Sequence[PassArgs]) -> None:
         if p.detector not in names:
             raise DetailerArgsError(f"{where}: field 'detector': {p.detector!r} is not available here; choose one of "
                                     f"{', '.join(sorted(names))}.")
+
+
+def detailer_request_error(body: Any, is_img2img: bool) -> str | None:
+    """The one-sentence problem with a txt2img/img2img request's detailer arguments, or None."""
+    if not isinstance(body, dict):
+        return None
+    scripts_arg = body.get("alwayson_scripts") or {}
+    if not isinstance(scripts_arg, dict):
+        return None
+    for name, entry in scripts_arg.items():
+        if str(name).lower() != SCRIPT_TITLE.lower():
+            continue
+        if not isinstance(entry, dict) or "args" not in entry:
+            return None
+        args = entry["args"]
+        if not isinstance(args, list):
+            return f'{SCRIPT_TITLE}: "args" must be a list: [enabled, {{pass 1}}, ..., detail_only].'
+        try:
+            run = parse_script_args(args, max_passes(), strict=True)
+            if run.detail_only and not is_img2img:
+                raise DetailerArgsError(f"{SCRIPT_TITLE}: detail-only mode (the boolean after the passes) is for "
+                                        f"img2img; txt2img has no init image to detail.")
+            if run.enabled:
+                check_for_host(run.passes)
+        except DetailerArgsError as e:
+            return str(e)
+    return None
