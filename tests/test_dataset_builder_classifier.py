@@ -10,7 +10,7 @@ pytest.importorskip("mediapipe")
 
 
 def test_classifier_is_at_least_90_percent_right_on_package_photos():
-    samples = build_samples(step=3)  # a third of the framings (the CLI's `classify --evaluate` runs them all)
+    samples = build_samples(step=4)  # a quarter of the framings (the CLI's `classify --evaluate` runs them all)
     assert {s.shot_key for s in samples} == {"cu", "ms", "fs", None}
     conf = evaluate(samples)
     assert conf.accuracy >= 0.9, "\n".join(conf.rows())
@@ -30,3 +30,12 @@ def test_reason_names_the_evidence():
 def test_no_person_in_a_plain_image():
     guess = classify_image(Image.new("RGB", (300, 200), (90, 140, 200)))
     assert guess.shot_key is None and guess.label == "no person" and "no person" in guess.reason
+
+
+def test_sketches_are_read_too_at_the_stated_level():
+    """The README states about two thirds on sketches (misses: "no person", or the neighbouring shot); an eighth of
+    the set must stay above half."""
+    from lib_storyboard.dataset_builder.sketch import Sketcher
+
+    conf = evaluate(build_samples(step=8), Sketcher("lineart_standard", use_controlnet_aux=False))
+    assert conf.accuracy >= 0.5 and conf.answered_accuracy >= 0.7, "\n".join(conf.rows())

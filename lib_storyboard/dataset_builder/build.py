@@ -101,16 +101,18 @@ def _png(image: Image.Image) -> bytes:
 
 def build_dataset(options: DatasetOptions | dict, classify: Callable[[Image.Image], ShotGuess] = classify_image,
                   interrogate: Callable[[Image.Image], list[str]] | None = None, allow_download: bool = True,
-                  on_progress: Callable[[int, int, str], None] | None = None,
+                  weights_dir: str | None = None, on_progress: Callable[[int, int, str], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> BuildResult:
     """Build the dataset `options` describe. `interrogate(photo)` (the host's DeepBooru/CLIP) adds tags;
-    `should_stop()` interrupts (nothing is written). Every refusal is a ValueError with one sentence."""
+    `should_stop()` interrupts (nothing is written); `weights_dir` holds annotator weights the host already has
+    (else the hub cache). Every refusal is a ValueError with one sentence."""
     from .sketch import Sketcher
 
     opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
     root, rels = list_sources(opts.source)
-    out = check_output_folder(opts.out, root if os.path.isdir(opts.source) else None)
-    sketcher = None if opts.sketch == "none" else Sketcher(opts.sketch, allow_download=allow_download)
+    out = check_output_folder(opts.out, root if os.path.isdir(os.path.expanduser(opts.source)) else None)
+    sketcher = None if opts.sketch == "none" else Sketcher(opts.sketch, allow_download=allow_download,
+                                                          weights_dir=weights_dir)
     prefix, blacklist = split_tags(opts.prefix), split_tags(opts.blacklist)
     dedupe = Deduper() if opts.dedupe else None
     result = BuildResult(out)
@@ -119,11 +121,11 @@ def build_dataset(options: DatasetOptions | dict, classify: Callable[[Image.Imag
     items = iter_sources(root, rels, opts.frames_per_cut, opts.max_frames_per_video or None, videos=result.videos)
     try:
         with atomic_group():
-            for n, item in enumerate(items):
+            for item in items:
                 if should_stop is not None and should_stop():
                     raise ValueError("The dataset build was interrupted; nothing was written.")
                 if on_progress is not None:
-                    on_progress(n, len(rels), item.origin)
+                    on_progress(item.file, len(rels), item.origin)   # (source files done, files, current)
                 if isinstance(item, SourceSkip):
                     result.skipped.append({"origin": item.origin, "reason": item.reason})
                     continue

@@ -40,7 +40,7 @@ def cmd_dataset(args) -> int:
         return 2
 
     def progress(n, files, origin):
-        print(f"  {origin}", flush=True)
+        print(f"  [{n + 1}/{files}] {origin}", flush=True)
 
     result = build_dataset(opts, allow_download=not args.no_download, on_progress=progress)
     for line in result.report_lines():

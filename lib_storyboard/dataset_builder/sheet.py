@@ -11,7 +11,8 @@ COLUMNS = 8
 MAX_PER_SHOT = 48   # a sheet, not an archive: beyond this the report has the full list
 
 
-def contact_sheet(entries: list[tuple[str, Image.Image, str]], thumb: int = THUMB, columns: int = COLUMNS) -> Image.Image:
+def contact_sheet(entries: list[tuple[str, Image.Image, str]], thumb: int = THUMB,
+                  columns: int = COLUMNS) -> Image.Image:
     """`entries`: (shot key, image, caption). Returns an RGB sheet with a heading per shot."""
     font = ImageFont.load_default()
     pad, head, cap = 6, 22, 14

@@ -98,14 +98,16 @@ class Sketcher:
         try:
             return cls.from_pretrained(weights_dir or HUB_REPO, cache_dir=cache_dir, local_files_only=offline)
         except Exception as e:  # hub, offline-mode and file errors all mean "the weights are not here"
+            need = f"The {style} sketch style needs annotator weights from {HUB_REPO}"
             if weights_dir:
-                how = f"they are not in {weights_dir} ({type(e).__name__})"
+                why = f"{need}, which are not in {weights_dir} ({type(e).__name__}); use canny or lineart_standard."
             elif offline:
-                how = "downloads are off and they are not in the hub cache"
+                why = (f"{need}, which are not in the hub cache, and downloads are off; use canny or "
+                       f"lineart_standard, or allow downloads once.")
             else:
-                how = f"the download failed ({type(e).__name__})"
-            raise ValueError(f"The {style} sketch style needs annotator weights from {HUB_REPO} and {how}; "
-                             f"use canny or lineart_standard, or allow downloads once.") from e
+                why = (f"{need} and the download failed ({type(e).__name__}); use canny or lineart_standard, or "
+                       f"try again when the hub is reachable.")
+            raise ValueError(why) from e
 
     def __call__(self, image: Image.Image) -> Image.Image:
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))

@@ -24,12 +24,14 @@ class SourceItem:
     stem: str              # file stem for the dataset, unique per source file and frame
     origin: str            # where it came from, for the report: "stills/a.jpg" or "clip.mp4 @ 12.3 s (cut 4)"
     image: Image.Image
+    file: int = 0          # index of its source file in the list (for progress)
 
 
 @dataclass
 class SourceSkip:
     origin: str
     reason: str            # a short phrase
+    file: int = 0
 
 
 @dataclass
@@ -78,30 +80,30 @@ def iter_sources(root: str, rels: list[str], frames_per_cut: int = 1, max_frames
                  videos: list[VideoSummary] | None = None) -> Iterator[SourceItem | SourceSkip]:
     """Every usable image or video frame of `rels` under `root`, and a SourceSkip for each one that is not.
     A summary of each video read is appended to `videos` when given."""
-    for rel in rels:
+    for n, rel in enumerate(rels):
         path = os.path.join(root, *rel.split("/"))
         if rel.lower().endswith(VIDEO_EXTS):
             try:
                 sample = sample_video(path, frames_per_cut, max_frames_per_video)
             except ValueError as e:
-                yield SourceSkip(rel, str(e).split(": ", 1)[-1].rstrip("."))
+                yield SourceSkip(rel, str(e).split(": ", 1)[-1].rstrip("."), n)
                 continue
             if videos is not None:
                 videos.append(VideoSummary(rel, sample.frame_count, len(sample.cuts), len(sample.frames),
                                            sample.blank))
             if sample.blank:
-                yield SourceSkip(rel, f"{sample.blank} blank frame(s) (fades, black) left out")
+                yield SourceSkip(rel, f"{sample.blank} blank frame(s) (fades, black) left out", n)
             for f in sample.frames:
                 w, h = f.image.size
                 if w * h > max_pixels:
-                    yield SourceSkip(f"{rel} @ {f.seconds:.1f} s", f"frame too large ({w}×{h} pixels)")
+                    yield SourceSkip(f"{rel} @ {f.seconds:.1f} s", f"frame too large ({w}×{h} pixels)", n)
                     continue
                 yield SourceItem(f"{_stem(rel)}_f{f.index:06d}", f"{rel} @ {f.seconds:.1f} s (cut {f.cut + 1})",
-                                 f.image)
+                                 f.image, n)
             continue
         try:
             image = load_rgb(path, min_side=min_side, max_pixels=max_pixels)
         except BadImage as e:
-            yield SourceSkip(rel, e.reason)
+            yield SourceSkip(rel, e.reason, n)
             continue
-        yield SourceItem(_stem(rel), rel, image)
+        yield SourceItem(_stem(rel), rel, image, n)
