@@ -321,6 +321,17 @@ def test_a_board_in_the_tab_redraws_a_panel_and_reloads(host, browser, shots):
     after = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
     assert {f for f in after if after[f] != before[f]} == {"panel-004.png", "board.png", "board.pdf", "board.json"}
 
+    # A scene list file fills the box and names its format.
+    csv_file = os.path.join(host.root, "scenes.csv")
+    with open(csv_file, "w", encoding="utf-8-sig") as f:
+        f.write('shot,description,dialogue\ncu,a face at the window,"Hello, you."\n')
+    scenes, fmt = browser.run({"do": "upload", "sel": "#storyboard_board_upload", "path": csv_file},
+                              {"do": "wait", "sel": "#storyboard_board_scenes textarea", "value": True,
+                               "match": "a face at the window"},
+                              {"do": "value", "sel": "#storyboard_board_scenes textarea"},
+                              {"do": "value", "sel": "#storyboard_board_format input"})[-2:]
+    assert scenes == 'shot,description,dialogue\ncu,a face at the window,"Hello, you."\n' and fmt == "csv", (scenes, fmt)
+
     scenes, title = browser.run({"do": "fill", "sel": "#storyboard_board_scenes textarea", "value": ""},
                                 {"do": "fill", "sel": "#storyboard_board_title textarea", "value": ""},
                                 {"do": "click", "sel": "#storyboard_board_load"},

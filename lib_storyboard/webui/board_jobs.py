@@ -3,13 +3,14 @@ storyboard model, the detailer and every other always-on script apply, and each 
 infotext (PNG Info → txt2img draws it again). A board holds the host's queue lock from its first panel to its last,
 so no generation swaps the checkpoint mid-board; the host's progress bar, Interrupt and Skip work on it.
 """
+import json
 import os
 import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from modules import call_queue, processing, scripts, sd_models, sd_samplers, shared
+from modules import call_queue, processing, scripts, sd_models, sd_samplers, sd_schedulers, shared
 
 from .. import shots
 from ..board.options import BoardOptions
@@ -103,7 +104,6 @@ def _host_fields(body: dict, errors: dict, warnings: list, prompts: list[str]) -
         errors["sampler_name"] = f"{sampler!r} is not a sampler of this WebUI; choose one of " \
                                  f"{', '.join(s.name for s in sd_samplers.visible_samplers())}."
     scheduler = body.get("scheduler") or "Automatic"
-    from modules import sd_schedulers
     names = ["Automatic"] + [s.label for s in sd_schedulers.schedulers]
     if scheduler not in names:
         errors["scheduler"] = f"{scheduler!r} is not a schedule type of this WebUI; choose one of {', '.join(names)}."
@@ -146,7 +146,6 @@ def validate_board_request(body) -> BoardRequest:
     errors: dict[str, str] = {}
     scenes_text, fmt = body.get("scenes"), body.get("format") or "auto"
     if isinstance(scenes_text, (list, dict)):   # an API client may send the JSON scene list as JSON
-        import json
         scenes_text, fmt = json.dumps(scenes_text), "json"
     scene_list = None
     if not isinstance(scenes_text, str) or not scenes_text.strip():

@@ -30,20 +30,26 @@ const ACTIONS = {
     await input.fill(String(s.value));
     await input.press('Tab');
   },
+  // Clicks an upload button and picks "path" in the file chooser it opens, as a user does.
+  upload: async (page, s) => {
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), element(page, s).click()]);
+    await chooser.setFiles(s.path);
+  },
   text: (page, s) => element(page, s).innerText(),
   texts: (page, s) => page.locator(s.sel).allInnerTexts(),
   count: (page, s) => page.locator(s.sel).count(),
   visible: (page, s) => element(page, s).isVisible(),
   box: (page, s) => element(page, s).boundingBox(),
   value: (page, s) => element(page, s).inputValue(),
-  // Waits until the element's text matches the regular expression "match" (and not "unless"); returns the text.
+  // Waits until the element's text (with "value": an input's value) matches the regular expression "match" (and
+  // not "unless"); returns the text.
   wait: async (page, s) => {
     const re = new RegExp(s.match);
     const not = s.unless ? new RegExp(s.unless) : null;
     const deadline = Date.now() + (s.timeout || 60000);
     for (;;) {
       const loc = element(page, s);
-      const text = (await loc.count()) ? await loc.innerText() : '';
+      const text = !(await loc.count()) ? '' : s.value ? await loc.inputValue() : await loc.innerText();
       if (re.test(text) && !(not && not.test(text))) return text;
       if (Date.now() > deadline) throw new Error(`${s.sel || s.label || s.name} never matched /${s.match}/: ${text}`);
       await page.waitForTimeout(s.poll || 250);
