@@ -2,7 +2,8 @@
 
 Each annotated person (head top, chin, waist and feet heights in the source photo, measured by eye once) is framed
 as a close-up (head and shoulders), a medium shot (head to waist or hips) and, where the feet are in the photo, a
-full shot, at three aspect ratios and two margins. Photos without people give the "no person" class.
+full shot, at three aspect ratios and two margins. Photos without people (objects, a cat, big cats) give the
+"no person" class.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ PHOTOS = {
     "chelsea": ("skimage", "data/chelsea.png"),
     "rocket": ("skimage", "data/rocket.jpg"),
     "motorcycle": ("skimage", "data/motorcycle_left.png"),
+    "lion": ("gradio", "test_data/lion.jpg"),
+    "cheetah1": ("gradio", "test_data/cheetah1.jpg"),
+    "cheetah2": ("gradio", "test_data/cheetah2.jpg"),
 }
 PEOPLE = (
     Person("bus", 145, 400, 475, 690, 900),
@@ -44,7 +48,7 @@ PEOPLE = (
     Person("camera", 220, 65, 195, 512, None),
     Person("grace_hopper", 270, 25, 335, None, None),
 )
-NO_PERSON = ("coffee", "chelsea", "rocket", "motorcycle")
+NO_PERSON = ("coffee", "chelsea", "rocket", "motorcycle", "lion", "cheetah1", "cheetah2")  # animals: hard negatives
 ASPECTS = (1.0, 0.75, 1.5)   # width / height
 SIDE = 512                    # every sample is scaled so its longer side is this
 
