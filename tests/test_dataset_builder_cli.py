@@ -98,3 +98,16 @@ def test_validation_reads_each_tokens_panels(tmp_path):
     files = write_validation(v, str(tmp_path / "val"))
     assert [f.rsplit("/", 1)[1] for f in files] == ["validation.json", "validation_sheet.png", "baseline_sheet.png"]
     assert json.loads(open(files[0]).read())["trained"]["accuracy"] == 1.0
+
+
+def test_classify_with_a_yolo_person_model_file(tmp_path, capsys):
+    """The optional YOLO path loads the user's file (a real YOLOv8n built here; random weights find nobody)."""
+    pytest.importorskip("ultralytics")
+    from ultralytics import YOLO
+
+    YOLO("yolov8n.yaml").save(str(tmp_path / "person.pt"))
+    Image.open(photo_path("coffee")).save(tmp_path / "coffee.png")
+    assert main(["classify", str(tmp_path / "coffee.png"), "--yolo", str(tmp_path / "person.pt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "no person"
+    assert main(["classify", str(tmp_path / "coffee.png"), "--yolo", str(tmp_path / "none.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
