@@ -56,6 +56,34 @@ def test_board_command_draws_each_scenes_framing(storyboard_model, tmp_path, cap
     assert right >= MIN_RIGHT, [j.shot for j in judged]
 
 
+def test_a_board_panel_is_the_proofs_sample_of_the_same_prompt_and_seed(storyboard_model):
+    """The board's drawer is the sampler the proof measures (same tokens, LoRA, guidance and steps), so a board's
+    panels are read at the proof's rate: pixel for pixel, up to rounding between batch sizes."""
+    import numpy as np
+
+    from lib_storyboard.adapters.diffusers_sd15 import load_single_file
+    from lib_storyboard.board.draw import diffusers_drawer
+    from lib_storyboard.board.options import BoardOptions
+    from lib_storyboard.board.prompts import plan_panel
+    from lib_storyboard.board.scenes import Scene
+    from lib_storyboard.storyboard_models import token_vectors
+    from lib_storyboard.toyworld.proof import generation_confusion
+    from lib_storyboard.training.lora import lora_attached
+
+    adapter = load_single_file(toybase_path())
+    captions = [tags_and_caption(panel_seed(7 + HELDOUT_SEED_OFFSET, k))[1] for k in (0, 3)]
+    with lora_attached(adapter, storyboard_model):
+        _, proof = generation_confusion(adapter, token_vectors(storyboard_model), captions, [11, 12])
+    options = BoardOptions(width=64, height=64, cfg=2.0)
+    with diffusers_drawer(adapter, options, storyboard_model) as draw:
+        for key in SHOT_KEYS:
+            for i, caption in enumerate(captions):
+                plan = plan_panel(Scene(1, key, caption, "", 11 + i), 0, options)
+                panel = np.asarray(draw(plan.prompt, plan.negative, plan.seed, 64, 64), np.int16)
+                assert np.abs(panel - np.asarray(proof[key][i], np.int16)).max() <= 1, (key, i)
+    adapter.close()
+
+
 def test_bad_scene_lists_and_options_exit_2_with_sentences_and_write_nothing(tmp_path, capsys):
     (tmp_path / "s.txt").write_text("XL | a tree |\ncu |  | hi\n", encoding="utf-8")
     rc = main(["board", "--scenes", str(tmp_path / "s.txt"), "--out", str(tmp_path / "out"), "--set", "columns=0"])
