@@ -6,11 +6,10 @@ so no generation swaps the checkpoint mid-board; the host's progress bar, Interr
 import json
 import os
 import threading
-import time
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from modules import call_queue, processing, scripts, sd_models, sd_samplers, sd_schedulers, shared
+from modules import processing, scripts, sd_models, sd_samplers, sd_schedulers, shared
 
 from .. import shots
 from ..board.options import BoardOptions
@@ -21,6 +20,7 @@ from ..jobs import Job, JobManager
 from ..options import OptionsError
 from . import settings, triggers
 from .detectors import detailer_request_error
+from .host_lock import run_locked
 from .paths import inside_folder
 
 TRIGGERS_TITLE = "Storyboard triggers"
@@ -220,7 +220,8 @@ def host_drawer(options: BoardOptions, host: dict):
     args = _script_args(host)
     opts = shared.opts
     model, _ = triggers.choose_model([], host["storyboard_model"])
-    style = settings.get(settings.OPT_APPLY_LORA, True) and model is not None
+    # host["style_lora"] False: no style LoRA on panels without a trigger (validation's chance level)
+    style = host.get("style_lora", True) and settings.get(settings.OPT_APPLY_LORA, True) and model is not None
 
     def draw(prompt, negative, seed, width, height):
         if style and not shots.find_triggers(prompt):
@@ -257,33 +258,6 @@ def _stopped(job: Job) -> bool:
     return bool(shared.state.interrupted) or job.stop.is_set()
 
 
-def _locked(job: Job, take_lock: bool, work) -> None:
-    """Run `work()` holding the host's queue lock and progress state. The UI's handler already holds both; API
-    jobs wait for the lock without blocking, so a cancel while waiting only withdraws the job."""
-    if not take_lock:
-        job.begin()
-        work()
-        return
-    job.message = "Waiting for the WebUI to finish its current work."
-    lock = call_queue.queue_lock   # a FIFOLock with no timeout
-    while not lock.acquire(blocking=False):
-        if job.stop.is_set():
-            return
-        time.sleep(0.25)
-    try:
-        if job.stop.is_set():
-            return
-        job.begin()
-        shared.state.begin(job="storyboard-board")
-        try:
-            work()
-        finally:
-            shared.state.end()
-            shared.total_tqdm.clear()
-    finally:
-        lock.release()
-
-
 def run_board(job: Job, take_lock: bool) -> None:
     req: BoardRequest = job.options
 
@@ -309,7 +283,7 @@ def run_board(job: Job, take_lock: bool) -> None:
                       "not_drawn": sorted(board.not_drawn), "warnings": req.warnings + files.warnings}
         job.message = (f"Stopped after {job.step} of {total} panels; the rest show as not drawn — redraw them one by "
                        f"one." if board.not_drawn else f"Drew {total} panels.")
-    _locked(job, take_lock, work)
+    run_locked(job, take_lock, "storyboard-board", work)
 
 
 def run_redraw(job: Job, take_lock: bool) -> None:
@@ -338,7 +312,7 @@ def run_redraw(job: Job, take_lock: bool) -> None:
         job.report = {"board": req.board, "panel": req.panel, "seed": again.plans()[req.panel - 1].seed,
                       "not_drawn": sorted(again.not_drawn), "warnings": warnings + files.warnings}
         job.message = f"Redrew panel {req.panel} with seed {job.report['seed']}."
-    _locked(job, take_lock, work)
+    run_locked(job, take_lock, "storyboard-board", work)
 
 
 def _run(job: Job) -> None:

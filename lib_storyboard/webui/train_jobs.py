@@ -1,9 +1,8 @@
 """Training jobs in the host: one at a time, on the loaded checkpoint, under the host's queue lock and progress
 state; the tab and the HTTP API share one job list."""
 import threading
-import time
 
-from modules import call_queue, shared
+from modules import shared
 
 from ..formats.atomic import atomic_path
 from ..jobs import Job, JobManager
@@ -11,6 +10,7 @@ from ..training.config import ConfigError, TrainConfig
 from ..training.preflight import request_problems
 from ..training.trainer import Trainer
 from . import patches
+from .host_lock import run_locked
 from .model_adapter import A1111Adapter
 from .paths import output_paths, preview_path
 
@@ -33,31 +33,8 @@ def validate_request(options) -> TrainConfig:
 
 
 def run_job(job: Job, take_lock: bool) -> None:
-    """Train on the loaded model. The UI's handler already holds the queue lock; API jobs take it here, so no
-    generation can swap or patch the model mid-run. While it waits for the lock the job stays queued: a cancel then
-    only withdraws it and never interrupts the generation that holds the lock."""
-    cfg = job.options
-    if not take_lock:
-        job.begin()
-        _train(job, cfg)
-        return
-    job.message = "Waiting for the WebUI to finish its current work."
-    lock = call_queue.queue_lock   # the host's FIFOLock: no timeout, so poll without blocking
-    while not lock.acquire(blocking=False):
-        if job.stop.is_set():
-            return
-        time.sleep(0.25)
-    try:
-        if job.stop.is_set():
-            return
-        job.begin()
-        shared.state.begin(job="storyboard-train")
-        try:
-            _train(job, cfg)
-        finally:
-            shared.state.end()
-    finally:
-        lock.release()
+    """Train on the loaded model, holding the host's queue lock and progress state (host_lock.run_locked)."""
+    run_locked(job, take_lock, "storyboard-train", lambda: _train(job, job.options))
 
 
 def _train(job: Job, cfg: TrainConfig) -> None:
