@@ -294,13 +294,15 @@ def test_a_board_in_the_tab_redraws_a_panel_and_reloads(host, browser, shots):
              {"do": "click", "sel": "#storyboard_board_detailer input"}]
     steps += [{"do": "number", "sel": f"#{key}", "value": v} for key, v in BOARD_NUMBERS.items()]
     browser.run(*steps)
-    status, size, shot = browser.run(
+    progress, status, size, shot = browser.run(
         {"do": "click", "sel": "#storyboard_board_draw"},
+        # The host's progress bar, under the Board section's buttons, counting the panels as txt2img batches.
+        {"do": "wait", "sel": "#storyboard_board_section .progressDiv", "match": "\\d", "poll": 100},
         {"do": "wait", "sel": "#storyboard_board_status .prose", "match": "Drew|storyboard-error|rror",
          "timeout": 400000, "poll": 500},
         {"do": "image", "sel": "#storyboard_board_image"},
         {"do": "screenshot", "path": os.path.join(shots, "storyboard-board.png"), "full": True})[1:]
-    print("screenshot:", shot)
+    print("screenshot:", shot, "progress:", progress)
     assert status.startswith("Drew 6 panels."), status
     [name] = os.listdir(boards)
     folder = os.path.join(boards, name)
