@@ -41,10 +41,16 @@ def draw_panels(plans: list[PanelPlan], options: BoardOptions, draw: DrawPanel,
 
 
 @contextlib.contextmanager
-def diffusers_drawer(adapter, options: BoardOptions, storyboard_file: str | None = None):
+def diffusers_drawer(adapter, options: BoardOptions, storyboard_file: str | None = None, controlnet=None):
     """A DrawPanel over a diffusers adapter: with a storyboard model, its shot-token vectors and LoRA are hooked
-    in for the duration (the training preview's sampler, so panels match what the previews showed)."""
+    in for the duration (the training preview's sampler, so panels match what the previews showed). With a
+    composition, `controlnet` (a diffusers ControlNetModel) guides each panel by its shot's pose image."""
+    from ..composition.panel import panel_pose
     from ..training.preview import sample
+
+    if options.composition != "none" and controlnet is None:
+        raise ValueError(f"The composition {options.composition!r} needs an openpose ControlNet (--controlnet "
+                         f"with an SD1.5 ControlNet .safetensors).")
 
     tokens = {}
     hooked = contextlib.nullcontext()
@@ -63,8 +69,15 @@ def diffusers_drawer(adapter, options: BoardOptions, storyboard_file: str | None
         hooked = lora_attached(adapter, storyboard_file)
 
     def draw(prompt: str, negative: str, seed: int, width: int, height: int) -> Image.Image:
-        return sample(adapter, [prompt], tokens, [seed], (width, height), steps=options.steps, cfg=options.cfg,
-                      negative=negative)[0]
+        pose = panel_pose(options.composition, prompt, width, height)
+        guide = contextlib.nullcontext()
+        if pose is not None:
+            from ..composition.controlnet_diffusers import guided, hint_tensor
+
+            guide = guided(adapter, controlnet, hint_tensor(pose, width, height), options.composition_weight)
+        with guide:
+            return sample(adapter, [prompt], tokens, [seed], (width, height), steps=options.steps,
+                          cfg=options.cfg, negative=negative)[0]
 
     with hooked:
         yield draw

@@ -31,6 +31,11 @@ class BoardOptions(Options):
                               "and in the PDF; the panel files keep their generated size.", ge=64, le=1024, step=8)
     panels_per_page: int = option(6, "Panels per PDF page", ge=1, le=24)
     font_size: int = option(14, "Caption font size (px)", ge=8, le=48)
+    composition: Literal["none", "standing", "sitting", "walking", "two"] = option(
+        "none", "Composition (ControlNet pose)", "An OpenPose skeleton in this pose, framed as each panel's shot, "
+        "guides the panel through an openpose ControlNet; panels without a shot are drawn as they are.")
+    composition_weight: float = option(1.0, "Composition weight", "The ControlNet's strength.", ge=0.0, le=2.0,
+                                       step=0.05)
     font_path: str = option("", "Font file", "A TrueType/OpenType font for the labels and captions; empty: the "
                             "first installed system font that has every character.")
 
