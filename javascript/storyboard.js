@@ -20,3 +20,12 @@ function storyboard_start_training() {
 function storyboard_start_board() {
     return storyboard_track('storyboard_board_progress', 'storyboard_board_image', function() {}, arguments);
 }
+
+// A dataset build (the contact sheet area shows the progress), and a validation (over its sheets).
+function storyboard_start_dataset() {
+    return storyboard_track('storyboard_dataset_progress', 'storyboard_dataset_sheet', function() {}, arguments);
+}
+
+function storyboard_start_validate() {
+    return storyboard_track('storyboard_validate_progress', 'storyboard_validate_sheets', function() {}, arguments);
+}

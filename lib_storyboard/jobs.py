@@ -21,7 +21,7 @@ ACTIVE = ("queued", "running")
 class Job:
     id: str
     options: Any                   # the validated options object (has to_dict())
-    kind: str = "train"            # train | board
+    kind: str = "train"            # train | board | dataset | validate
     state: str = "queued"          # queued | running | finished | interrupted | failed | cancelled
     step: int = 0
     total: int = 0

@@ -19,7 +19,7 @@ from modules import paths_internal, shared
 from ..detailer.args import json_schema
 from ..jobs import Job
 from ..training.config import ConfigError, TrainConfig
-from . import board_jobs, patches, settings
+from . import board_jobs, dataset_jobs, patches, settings
 from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
 from .detectors import catalog, detailer_request_error, yolo_folders
 from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
@@ -38,6 +38,7 @@ def on_app_started(app: FastAPI) -> None:
     guarded = bool(api_credentials())
     _training_routes(app, deps, guarded)
     _board_routes(app, deps)
+    _dataset_routes(app, deps, guarded)
     _detailer_routes(app, deps)
 
 
@@ -76,12 +77,16 @@ def _scrub(text: str, *folders) -> str:
 def public_job(job: Job) -> dict:
     d = job.as_dict()
     data_dir = d["config"].get("data_dir") or ""
-    d["message"] = _scrub(d["message"], data_dir, board_jobs.boards_dir())
-    d["errors"] = [_scrub(e, data_dir, board_jobs.boards_dir()) for e in d["errors"]]
+    folders = (data_dir, d["config"].get("source") or "", d["config"].get("out") or "", board_jobs.boards_dir())
+    d["message"] = _scrub(d["message"], *folders)
+    d["errors"] = [_scrub(e, *folders) for e in d["errors"]]
     d["files"] = [public_path(f) for f in d["files"]]
     d["preview"] = public_path(d["preview"]) if d["preview"] else None
     if job.kind == "train":
         d["config"] = {**d["config"], "data_dir": public_path(data_dir)}
+    elif job.kind == "dataset":
+        d["config"] = {**d["config"], "source": public_path(d["config"]["source"]),
+                       "out": public_path(d["config"]["out"])}
     elif d["config"].get("font_path"):
         d["config"] = {**d["config"], "font_path": public_path(d["config"]["font_path"])}
     d["report"] = public_report(d["report"])
@@ -89,7 +94,7 @@ def public_job(job: Job) -> dict:
 
 
 def _managers():
-    return (manager(), board_jobs.manager())
+    return (manager(), board_jobs.manager(), dataset_jobs.manager(), dataset_jobs.validation_manager())
 
 
 def _find_job(job_id: str):
@@ -252,6 +257,61 @@ def _board_routes(app: FastAPI, deps: list) -> None:
         except board_jobs.BoardRequestError as e:
             return _error(404 if "board" in e.errors else 422, e.errors)
         job = board_jobs.manager().submit(req)
+        return {"job_id": job.id, "state": job.state}
+
+
+# -- dataset builds and validation -------------------------------------------------------------------------------
+def _dataset_routes(app: FastAPI, deps: list, guarded: bool) -> None:
+    @app.get(f"{PREFIX}/dataset/schema", dependencies=deps)
+    def dataset_schema():
+        schema = dataset_jobs.DatasetOptions.schema()
+        schema["host_fields"] = {"interrogate": list(dataset_jobs.INTERROGATORS)}
+        return schema
+
+    @app.get(f"{PREFIX}/validate/schema", dependencies=deps)
+    def validate_schema():
+        schema = dataset_jobs.ValidationOptions.schema()
+        schema["host_fields"] = list(dataset_jobs.VALIDATE_HOST_KEYS)
+        return schema
+
+    @app.post(f"{PREFIX}/dataset", dependencies=deps)
+    async def dataset(request: Request):
+        body, refused = await _json_body(request, "dataset options")
+        if refused:
+            return refused
+        return await run_in_threadpool(_dataset, body)
+
+    def _dataset(body):
+        folders = [body.get(k) for k in ("source", "out")] if isinstance(body, dict) else []
+        folders = [f for f in folders if isinstance(f, str) and f.strip()]
+        # As for training: an open server reads and writes only inside the WebUI's folder, checked before any
+        # answer could tell what another folder holds.
+        outside = [k for k in ("source", "out") if isinstance(body, dict) and body.get(k) in folders and
+                   not inside_webui(os.path.expanduser(body[k]))]
+        if not guarded and network_exposed() and outside:
+            return _error(403, {k: f"This server is reachable from the network without --api-auth, so dataset "
+                                   f"builds use only folders inside the WebUI's folder; choose a {k} folder there "
+                                   f"or start the WebUI with --api-auth." for k in outside})
+        try:
+            req = dataset_jobs.validate_dataset_request(body)
+        except dataset_jobs.RequestError as e:
+            return _error(422, {k: _scrub(v, *folders) for k, v in e.errors.items()})
+        job = dataset_jobs.manager().submit(req)
+        return {"job_id": job.id, "state": job.state}
+
+    @app.post(f"{PREFIX}/validate", dependencies=deps)
+    async def validate(request: Request):
+        body, refused = await _json_body(request, "validation options")
+        if refused:
+            return refused
+        return await run_in_threadpool(_validate, body)
+
+    def _validate(body):
+        try:
+            req = dataset_jobs.validate_validation_request(body)
+        except dataset_jobs.RequestError as e:
+            return _error(422, e.errors)
+        job = dataset_jobs.validation_manager().submit(req)
         return {"job_id": job.id, "state": job.state}
 
 

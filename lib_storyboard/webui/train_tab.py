@@ -11,6 +11,7 @@ from ..dataset.scan import DatasetError, scan_folder
 from ..training.config import PRESETS, ConfigError, TrainConfig
 from .capabilities import training_unavailable
 from .board_tab import build_board_section
+from .dataset_tab import build_dataset_section
 from .forms import component
 from .paths import list_models, public_path
 from .train_jobs import interrupt_active, manager, run_job, validate_request
@@ -103,9 +104,11 @@ def build_tab():
     unavailable = training_unavailable()
     with gr.Blocks(analytics_enabled=False) as tab, gr.Tabs(elem_id="storyboard_sections"):
         with gr.Tab("Train", elem_id="storyboard_train_section"):
-            _train_section(defaults, unavailable)
+            data_dir = _train_section(defaults, unavailable)
         with gr.Tab("Board", elem_id="storyboard_board_section"):
             build_board_section()
+        with gr.Tab("Dataset", elem_id="storyboard_dataset_section"):
+            build_dataset_section(train_data_dir=data_dir)
     return [(tab, "Storyboard", "storyboard")]
 
 
@@ -154,3 +157,4 @@ def _train_section(defaults: dict, unavailable: str | None):
                 ).then(models_html, inputs=[], outputs=[models])
     interrupt.click(interrupt_active, inputs=[], outputs=[])
     refresh.click(models_html, inputs=[], outputs=[models])
+    return data_dir
