@@ -166,6 +166,9 @@ def validate_board_request(body) -> BoardRequest:
         options = BoardOptions.from_dict(fields)
     except OptionsError as e:
         errors.update(e.errors)
+    if options is not None and options.composition != "none":   # not silently ignored: the host has no bridge yet
+        errors["composition"] = ("Composition (ControlNet poses) is not available in the WebUI yet; draw the board "
+                                 "with the standalone board command and --controlnet.")
     warnings: list[str] = []
     prompts = [s.description for s in scene_list.scenes] if scene_list else []
     host = _host_fields(body, errors, warnings, prompts)
