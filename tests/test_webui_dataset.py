@@ -182,3 +182,26 @@ def test_photos_to_dataset_to_training_to_validation(host):
     assert saved["panels"][0]["prompt"] == "<cu_trg>, a sketch of a person", saved["panels"][0]
     kinds = [j["kind"] for j in host.get("/storyboard/v1/jobs")[1]["jobs"]]
     assert {"dataset", "train", "validate"} <= set(kinds), kinds
+
+
+def test_an_open_network_host_builds_only_inside_its_folder(host):
+    import shutil
+
+    host.stop()
+    host.start("--api", "--listen")
+    outside = {"source": host.data["photos"], "out": os.path.join(host.dir, "datasets", "mine")}
+    st, r = host.post("/storyboard/v1/dataset", outside)
+    assert st == 403 and [d["loc"][-1] for d in r["detail"]] == ["source"] and "--api-auth" in r["error"], r
+    no_absolute_paths(r, "the 403")
+    inside = os.path.join(host.dir, "datasets", "photos")
+    os.makedirs(inside)
+    for name in sorted(os.listdir(host.data["photos"]))[:2]:
+        shutil.copy(os.path.join(host.data["photos"], name), inside)
+    st, r = host.post("/storyboard/v1/dataset", {"source": inside, "out": os.path.join(host.root, "data", "x")})
+    assert st == 403 and [d["loc"][-1] for d in r["detail"]] == ["out"], r
+    assert not os.path.exists(os.path.join(host.root, "data", "x"))
+    st, r = host.post("/storyboard/v1/dataset", {"source": "datasets/photos", "out": "datasets/mine"})
+    assert st == 200, r
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "finished" and job["config"]["out"] == "datasets/mine", job
+    assert os.path.isfile(os.path.join(host.dir, "datasets", "mine", "report.json"))
