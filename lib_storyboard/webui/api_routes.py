@@ -201,6 +201,8 @@ def _board_routes(app: FastAPI, deps: list) -> None:
     @app.get(f"{PREFIX}/board/schema", dependencies=deps)
     def board_schema():
         schema = board_jobs.BoardOptions.schema()
+        for key in board_jobs.STANDALONE_ONLY:
+            schema["properties"].pop(key, None)
         schema["host_fields"] = list(board_jobs.HOST_KEYS)
         return schema
 

@@ -26,6 +26,7 @@ from .paths import inside_folder
 TRIGGERS_TITLE = "Storyboard triggers"
 HOST_KEYS = ("scenes", "format", "sampler_name", "scheduler", "storyboard_model", "detailer", "alwayson_scripts")
 DEFAULT_SAMPLER = "Euler a"
+STANDALONE_ONLY = ("composition", "composition_weight")   # board options the WebUI cannot honour yet
 
 
 class BoardRequestError(ValueError):
