@@ -343,3 +343,51 @@ def test_a_board_in_the_tab_redraws_a_panel_and_reloads(host, browser, shots):
     assert scenes.splitlines()[3] == 'fs | she runs | "Wait!"' and len(scenes.splitlines()) == 6, scenes
     assert title == "Rain day"
     assert "Traceback" not in host.log(), host.log_tail()
+
+
+def test_a_dataset_from_photos_in_the_tab_then_validation(host, browser, shots):
+    from lib_storyboard.framing.evalset import build_samples
+
+    photos, out = os.path.join(host.root, "photos"), os.path.join(host.root, "photo-dataset")
+    os.makedirs(photos)
+    for s in build_samples():
+        if s.shot_key and s.name.startswith(("astronaut", "grace_hopper", "bus")) and s.name.endswith("_a1.0"):
+            s.image.save(os.path.join(photos, s.name + ".jpg"), quality=92)
+    section = "#storyboard_sections > .tab-nav button"
+    status, size, report = browser.run(
+        {"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
+        {"do": "click", "sel": section, "hasText": "Dataset"},
+        {"do": "fill", "sel": "#storyboard_dataset_source textarea", "value": photos},
+        {"do": "fill", "sel": "#storyboard_dataset_out textarea", "value": out},
+        {"do": "click", "sel": "#storyboard_dataset_build"},
+        {"do": "wait", "sel": "#storyboard_dataset_status .prose", "match": "\\.", "timeout": 300000, "poll": 500},
+        {"do": "image", "sel": "#storyboard_dataset_sheet"},
+        {"do": "text", "sel": "#storyboard_dataset_report"})[-3:]
+    assert status.startswith("Wrote ") and "report.json" in status, status
+    from lib_storyboard.dataset.scan import scan_folder
+    scanned = scan_folder(out).as_dict()
+    assert all(scanned["counts"].get(k) for k in ("cu", "ms", "fs")), scanned   # the trainer reads it as it is
+    assert size[0] > 0, size
+    # "Use as training folder" hands the folder to the Train section.
+    train_dir = browser.run({"do": "click", "sel": "#storyboard_dataset_use"},
+                            {"do": "click", "sel": section, "hasText": "Train"},
+                            {"do": "wait", "sel": "#storyboard_data_dir textarea", "value": True, "match": "dataset"},
+                            {"do": "click", "sel": section, "hasText": "Dataset"})[2]
+    assert train_dir == out, train_dir
+
+    steps = [{"do": "click", "sel": "#tab_storyboard .label-wrap", "hasText": "Validate a trained model"},
+             {"do": "click", "sel": "#storyboard_validate_refresh"},
+             {"do": "click", "sel": "#storyboard_validate_model input"},
+             {"do": "click", "sel": "#storyboard_validate_model li", "hasText": NAME}]
+    steps += [{"do": "number", "sel": f"#storyboard_validate_{key}", "value": v}
+              for key, v in (("per_token", 1), ("steps", 4), ("cfg", 2), ("width", 64), ("height", 64))]
+    status, matrix, shot = browser.run(
+        *steps, {"do": "click", "sel": "#storyboard_validate"},
+        {"do": "wait", "sel": "#storyboard_validate_status .prose", "match": "Validated|storyboard-error|rror",
+         "timeout": 300000, "poll": 500},
+        {"do": "text", "sel": "#storyboard_validate_matrix"},
+        {"do": "screenshot", "path": os.path.join(shots, "storyboard-dataset.png"), "full": True})[-3:]
+    print("screenshot:", shot)
+    assert status.startswith(f"Validated {NAME}:"), status
+    assert "Trained tokens" in matrix and "Chance level" in matrix, matrix
+    assert "Traceback" not in host.log(), host.log_tail()
