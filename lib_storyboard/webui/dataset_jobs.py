@@ -3,9 +3,8 @@
 A build is the core's `build_dataset` run under the host's queue lock, with the host's progress bar and Interrupt,
 and (when asked) the WebUI's own interrogators adding tags. Validation draws N panels per shot token through the
 same txt2img path as boards (`board_jobs.host_drawer`), reads each panel with the shot classifier and writes the
-confusion matrix and sheets beside the boards. The chance level in the host is the same prompts and seeds with no
-trigger and no LoRA: drawing the *untrained* tokens (as the standalone `validate` does) would need the host's
-embedding database patched with other vectors, which the triggers do not offer.
+confusion matrix and sheets beside the boards. The chance level is the same prompts and seeds drawn with the
+*untrained* tokens (their init words' embeddings) and no LoRA, as the standalone `validate` does.
 """
 import os
 import threading
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 
 from modules import paths, sd_models, shared
 
-from .. import shots
 from ..board.options import BoardOptions
 from ..dataset_builder.build import REPORT, SHEET, build_dataset, check_output_folder
 from ..dataset_builder.options import DatasetOptions
@@ -22,8 +20,10 @@ from ..dataset_builder.sources import list_sources
 from ..framing.validate import panel_prompts, validate_model, write_validation
 from ..jobs import Job, JobManager
 from ..options import Options, OptionsError, option
+from ..toyworld.proof import untrained_tokens
 from . import board_jobs, settings, triggers
 from .host_lock import run_locked
+from .model_adapter import A1111Adapter
 from .paths import public_path
 
 INTERROGATORS = ("none", "deepbooru", "clip")
@@ -67,8 +67,8 @@ class ValidationOptions(Options):
     width: int = option(512, "Width", ge=64, le=2048, step=8, multiple_of=8)
     height: int = option(512, "Height", ge=64, le=2048, step=8, multiple_of=8)
     negative: str = option("", "Negative prompt", max_length=2000)
-    baseline: bool = option(True, "Chance level", "Also draw the same prompts and seeds with no trigger and no "
-                            "LoRA: the framing the checkpoint gives on its own.")
+    baseline: bool = option(True, "Chance level", "Also draw the same prompts and seeds with the untrained tokens "
+                            "and no LoRA: the framing the checkpoint gives before training.")
 
     def prompt_list(self) -> list[str]:
         return [p.strip() for p in self.prompts.splitlines() if p.strip()]
@@ -256,6 +256,16 @@ def _new_folder(model: str) -> str:
     return folder
 
 
+def untrained_vectors(name: str) -> dict:
+    """The model's shot tokens as training starts them (their init words' embeddings in the loaded checkpoint), as
+    many vectors each as the model has: drawn in their place, they give the chance level."""
+    model, why = triggers.choose_model([], name)
+    if model is None:
+        raise ValueError(why)
+    n = int(next(iter(triggers.vectors_for(model).values())).shape[0])
+    return untrained_tokens(A1111Adapter(), n)
+
+
 def run_validation(job: Job, take_lock: bool) -> None:
     req: ValidationRequest = job.options
     o = req.options
@@ -264,54 +274,46 @@ def run_validation(job: Job, take_lock: bool) -> None:
         sd_models.reload_model_weights()   # as txt2img does: the checkpoint the settings name
         draw_opts = BoardOptions.from_dict({"steps": o.steps, "cfg": o.cfg, "seed": o.seed})
         host = {**req.host, "storyboard_model": o.model, "alwayson_scripts": {}}
-        total = 3 * o.per_token + (o.per_token if o.baseline else 0)
+        total = 3 * o.per_token * (2 if o.baseline else 1)
         job.total, job.step = total, 0
         shared.state.job_count = total
 
-        def drawer(with_model: bool):
-            draw = board_jobs.host_drawer(draw_opts, host if with_model else {**host, "style_lora": False})
-            drawn = {}   # without a trigger panel i is the same prompt and seed for every token: drawn once
+        def drawer(untrained=None):
+            draw = board_jobs.host_drawer(draw_opts, host if untrained is None else {**host, "style_lora": False},
+                                          untrained)
 
             def many(prompts, seeds):
                 out = []
                 for prompt, seed in zip(prompts, seeds):
-                    if not with_model:   # the chance level: the prompt alone
-                        prompt = shots.swap_trigger(prompt, None)
-                    if (prompt, seed) not in drawn:
-                        if _stopped(job):
-                            raise Stopped()
-                        drawn[(prompt, seed)] = draw(prompt, o.negative, seed, o.width, o.height)
-                        if _stopped(job):    # an interrupted sampling returns a half-drawn panel
-                            raise Stopped()
-                    out.append(drawn[(prompt, seed)])
+                    if _stopped(job):
+                        raise Stopped()
+                    out.append(draw(prompt, o.negative, seed, o.width, o.height))
+                    if _stopped(job):    # an interrupted sampling returns a half-drawn panel
+                        raise Stopped()
                 return out
             return many
 
-        def progress(offset: int, most: int):
-            def on_panel(n, _of):   # the chance level draws its first `per_token` panels and reuses them
-                job.step = shared.state.job_no = offset + min(n, most)
+        def progress(offset: int):
+            def on_panel(n, _of):
+                job.step = shared.state.job_no = offset + n
                 shared.state.textinfo = job.message = f"Validation: panel {job.step} of {total}"
             return on_panel
 
         try:
-            result = validate_model(drawer(True), o.prompt_list(), o.per_token, o.seed,
-                                    on_progress=progress(0, 3 * o.per_token))
-            if o.baseline:
-                base = validate_model(drawer(False), o.prompt_list(), o.per_token, o.seed,
-                                      on_progress=progress(3 * o.per_token, o.per_token))
-                for p in base.panels:   # the report shows what was drawn
-                    p.prompt = shots.swap_trigger(p.prompt, None)
+            result = validate_model(drawer(), o.prompt_list(), o.per_token, o.seed, on_progress=progress(0))
+            if o.baseline:   # the chance level: the same prompts and seeds, the tokens untrained, no LoRA
+                base = validate_model(drawer(untrained_vectors(o.model)), o.prompt_list(), o.per_token, o.seed,
+                                      on_progress=progress(3 * o.per_token))
                 result.baseline, result.baseline_panels = base.trained, base.panels
         except Stopped:
             job.state, job.message = "interrupted", "Validation was interrupted; nothing was written."
             return
         folder = _new_folder(o.model)
         job.files = write_validation(result, folder)
-        lines = [line.replace("untrained tokens", "no trigger, no LoRA") for line in result.lines()]
-        job.report = {"folder": public_path(folder), "model": o.model, "lines": lines,
+        job.report = {"folder": public_path(folder), "model": o.model, "lines": result.lines(),
                       "trained": result.trained.as_dict(),
                       "baseline": result.baseline.as_dict() if result.baseline else None,
-                      "chance_level": "the same prompts and seeds with no trigger and no LoRA"}
+                      "chance_level": "the same prompts and seeds with the untrained tokens and no LoRA"}
         job.message = (f"Validated {o.model}: {result.trained.accuracy:.0%} of {result.trained.total} panels in "
                        f"their token's framing" + (f" (chance level {result.baseline.accuracy:.0%})."
                                                     if result.baseline else "."))

@@ -80,7 +80,7 @@ def validate_from_ui(id_task, sampler, *values):
     rep = job.report
     text = matrix_markdown(rep["trained"], "Trained tokens")
     if rep.get("baseline"):
-        text += "\n\n" + matrix_markdown(rep["baseline"], "Chance level (no trigger, no LoRA)")
+        text += "\n\n" + matrix_markdown(rep["baseline"], "Chance level (untrained tokens, no LoRA)")
     sheets = []
     for f in job.files:
         if f.endswith(".png"):
@@ -129,8 +129,7 @@ def build_dataset_section(train_data_dir=None):
     with gr.Accordion("Validate a trained model", open=False):
         gr.HTML("<p>Draws the chosen number of panels per shot token through txt2img with your prompts, reads "
                 "each with the shot classifier and shows the confusion matrix. The chance level is the same "
-                "prompts and seeds with no trigger and no LoRA (the untrained tokens, which the standalone "
-                "<code>validate</code> command uses, cannot be drawn in the WebUI). Results go to "
+                "prompts and seeds drawn with the untrained tokens and no LoRA. Results go to "
                 "<code>outputs/storyboard-validation</code>.</p>")
         vdefaults = ValidationOptions().to_dict()
         v = {}

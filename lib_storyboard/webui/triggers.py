@@ -81,6 +81,11 @@ def apply_triggers(p, choice: str | None) -> None:
     prompts = list(p.all_prompts or []) + list(getattr(p, "all_negative_prompts", []) or [])
     if not any(shots.find_triggers(x) for x in prompts):
         return
+    untrained = getattr(p, "_storyboard_untrained", None)
+    if untrained is not None:   # validation's chance level: the tokens as training starts them, no style
+        p._storyboard_vectors = untrained
+        p.extra_generation_params["Storyboard tokens"] = "untrained"
+        return
     model, why = (None, NO_EMBEDDING_DB) if embedding_db() is None else choose_model(p.all_prompts, choice)
     if model is None:
         if why:
