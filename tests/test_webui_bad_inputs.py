@@ -297,8 +297,8 @@ BOARD_REFUSALS = [
      "alwayson_scripts", ["pass 1", "denoise"]),
     ("missing font file", {**BOARD, "font_path": "/no/such/font.ttf"}, "font_path", ["font file", "does not exist"]),
     ("a JSON list body", [BOARD], None, ["request body", "JSON object"]),
-    ("composition, which only the standalone board draws", {**BOARD, "composition": "standing"}, "composition",
-     ["not available in the WebUI", "--controlnet"]),
+    ("composition without sd-webui-controlnet", {**BOARD, "composition": "standing"}, "composition",
+     ["install sd-webui-controlnet", "openpose"]),
 ]
 
 

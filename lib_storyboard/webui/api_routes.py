@@ -19,7 +19,7 @@ from modules import paths_internal, shared
 from ..detailer.args import json_schema
 from ..jobs import Job
 from ..training.config import ConfigError, TrainConfig
-from . import board_jobs, dataset_jobs, patches, settings
+from . import board_jobs, controlnet_bridge, dataset_jobs, patches, settings
 from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
 from .detectors import catalog, detailer_request_error, yolo_folders
 from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
@@ -201,9 +201,11 @@ def _board_routes(app: FastAPI, deps: list) -> None:
     @app.get(f"{PREFIX}/board/schema", dependencies=deps)
     def board_schema():
         schema = board_jobs.BoardOptions.schema()
-        for key in board_jobs.STANDALONE_ONLY:
-            schema["properties"].pop(key, None)
-        schema["host_fields"] = list(board_jobs.HOST_KEYS)
+        if not controlnet_bridge.available():   # composition needs sd-webui-controlnet
+            for key in board_jobs.COMPOSITION_KEYS:
+                schema["properties"].pop(key, None)
+        schema["host_fields"] = [k for k in board_jobs.HOST_KEYS
+                                 if k != "controlnet_model" or controlnet_bridge.available()]
         return schema
 
     @app.post(f"{PREFIX}/board", dependencies=deps)

@@ -13,20 +13,22 @@ from modules import processing, scripts, sd_models, sd_samplers, sd_schedulers, 
 
 from .. import shots
 from ..board.options import BoardOptions
+from ..composition.panel import panel_pose
 from ..board.scenes import SEED_MAX, SceneError, SceneList, guess_format, parse_scenes
 from ..board.writer import load_board, redraw_panel, write_board
 from ..detailer.args import SCRIPT_TITLE as DETAILER_TITLE
 from ..jobs import Job, JobManager
 from ..options import OptionsError
-from . import settings, triggers
+from . import controlnet_bridge, settings, triggers
 from .detectors import detailer_request_error
 from .host_lock import run_locked
 from .paths import inside_folder
 
 TRIGGERS_TITLE = "Storyboard triggers"
-HOST_KEYS = ("scenes", "format", "sampler_name", "scheduler", "storyboard_model", "detailer", "alwayson_scripts")
+HOST_KEYS = ("scenes", "format", "sampler_name", "scheduler", "storyboard_model", "detailer", "alwayson_scripts",
+             "controlnet_model")
 DEFAULT_SAMPLER = "Euler a"
-STANDALONE_ONLY = ("composition", "composition_weight")   # board options the WebUI cannot honour yet
+COMPOSITION_KEYS = ("composition", "composition_weight")   # board options drawn through sd-webui-controlnet
 
 
 class BoardRequestError(ValueError):
@@ -41,7 +43,8 @@ class BoardRequestError(ValueError):
 class BoardRequest:
     scenes: SceneList
     options: BoardOptions
-    host: dict = field(default_factory=dict)   # sampler_name, scheduler, storyboard_model, alwayson_scripts
+    host: dict = field(default_factory=dict)   # sampler_name, scheduler, storyboard_model, alwayson_scripts,
+    # controlnet_model (with a composition)
     warnings: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -136,6 +139,33 @@ def _host_fields(body: dict, errors: dict, warnings: list, prompts: list[str]) -
     return {"sampler_name": sampler, "scheduler": scheduler, "storyboard_model": model, "alwayson_scripts": alwayson}
 
 
+def _controlnet_field(name, options: BoardOptions | None, errors: dict) -> str | None:
+    """The ControlNet model a composition uses (the extension's listed name), or None without a composition."""
+    if name not in (None, "") and not isinstance(name, str):
+        errors["controlnet_model"] = "controlnet_model must be the name of a ControlNet model."
+        return None
+    if options is None or options.composition == "none":
+        return None
+    if not controlnet_bridge.available():   # not silently ignored
+        errors["composition"] = controlnet_bridge.MISSING
+        return None
+    if not name:
+        chosen = controlnet_bridge.default_model()
+        if chosen is None:
+            errors["controlnet_model"] = ("Composition needs an openpose ControlNet model and sd-webui-controlnet "
+                                          "lists none; put one (such as control_v11p_sd15_openpose) in "
+                                          "models/ControlNet.")
+        return chosen
+    chosen = controlnet_bridge.resolve_model(name)
+    if chosen is None:
+        listed = controlnet_bridge.models()
+        errors["controlnet_model"] = (f"{name!r} is not a ControlNet model of this WebUI; choose one of "
+                                      f"{', '.join(listed)}." if listed else
+                                      f"{name!r} is not a ControlNet model of this WebUI, which lists none; put an "
+                                      f"openpose model in models/ControlNet.")
+    return chosen
+
+
 def validate_board_request(body) -> BoardRequest:
     """A board request from the tab or the API → BoardRequest, or BoardRequestError naming every problem: a bad
     scene row or option draws nothing."""
@@ -167,12 +197,12 @@ def validate_board_request(body) -> BoardRequest:
         options = BoardOptions.from_dict(fields)
     except OptionsError as e:
         errors.update(e.errors)
-    if options is not None and options.composition != "none":   # not silently ignored: the host has no bridge yet
-        errors["composition"] = ("Composition (ControlNet poses) is not available in the WebUI yet; draw the board "
-                                 "with the standalone board command and --controlnet.")
     warnings: list[str] = []
     prompts = [s.description for s in scene_list.scenes] if scene_list else []
     host = _host_fields(body, errors, warnings, prompts)
+    cn_model = _controlnet_field(body.get("controlnet_model"), options, errors)
+    if cn_model:
+        host["controlnet_model"] = cn_model
     if errors:
         raise BoardRequestError(errors)
     return BoardRequest(scene_list, options, host, warnings)
@@ -217,12 +247,22 @@ def _script_args(host: dict) -> tuple:
     return tuple(args)
 
 
-def host_drawer(options: BoardOptions, host: dict):
+def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None):
     """A DrawPanel over the host's txt2img processing; the image carries the host's infotext. A panel without a
     shot (an insert, an establishing shot) gets the storyboard model's style LoRA as a plain LoRA tag, so every
-    panel of the board is in the trained style; the triggers add it to the others."""
+    panel of the board is in the trained style; the triggers add it to the others. `untrained` (stem → vectors):
+    the triggers draw with these vectors and no LoRA instead (validation's chance level)."""
     args = _script_args(host)
     opts = shared.opts
+    composition = options.composition != "none"
+    if composition and not controlnet_bridge.available():   # a redraw of a composed board where it is gone
+        raise ValueError(controlnet_bridge.MISSING)
+    cn_model = host.get("controlnet_model") or (controlnet_bridge.default_model() if composition else None)
+    if composition:
+        if cn_model is None or controlnet_bridge.resolve_model(cn_model) is None:
+            raise ValueError(f"The ControlNet model {cn_model or 'for the composition'} is not installed; put an "
+                             f"openpose model in models/ControlNet.")
+        cn_model = controlnet_bridge.resolve_model(cn_model)
     model, _ = triggers.choose_model([], host["storyboard_model"])
     # host["style_lora"] False: no style LoRA on panels without a trigger (validation's chance level)
     style = host.get("style_lora", True) and settings.get(settings.OPT_APPLY_LORA, True) and model is not None
@@ -240,7 +280,12 @@ def host_drawer(options: BoardOptions, host: dict):
             p.scheduler = host["scheduler"]
         p.is_api = True   # as the host's API: the UI-only setup scripts (seed, sampler widgets) leave p alone
         p.scripts = scripts.scripts_txt2img
-        p.script_args = args
+        # the panel's pose (framed as its shot, read off its trigger) in the ControlNet's first unit
+        pose = panel_pose(options.composition, prompt, width, height) if composition else None
+        p.script_args = args if pose is None else controlnet_bridge.with_unit(
+            args, pose, cn_model, options.composition_weight)
+        if untrained is not None:
+            p._storyboard_untrained = untrained
         with closing(p):
             processed = processing.process_images(p)
         image = processed.images[0]
@@ -266,7 +311,10 @@ def run_board(job: Job, take_lock: bool) -> None:
     req: BoardRequest = job.options
 
     def work():
-        sd_models.reload_model_weights()   # as txt2img does: the checkpoint the settings name
+        # As txt2img does: first the model the WebUI may still be loading at startup (shared.sd_model waits for
+        # it under the host's lock; a second load beside it fails), then the checkpoint the settings name.
+        shared.sd_model  # noqa: B018 (the property waits)
+        sd_models.reload_model_weights()
         total = len(req.scenes.scenes)
         job.total, job.step = total, 0
         shared.state.job_count = total

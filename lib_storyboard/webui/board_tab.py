@@ -13,13 +13,14 @@ from ..board.options import BoardOptions
 from ..board.scenes import editable_text
 from ..board.writer import board_images, load_board
 from ..detailer.args import SCRIPT_TITLE as DETAILER_TITLE
-from . import board_jobs, settings
+from . import board_jobs, controlnet_bridge, settings
 from .forms import component
 from .paths import list_models, public_path
 
 # The board options the section shows, in this order (the handlers receive them in this order too).
 KNOBS = ("title", "prefix", "negative", "seed_policy", "seed", "steps", "cfg", "width", "height", "columns",
          "panel_width", "panels_per_page", "font_size", "font_path")
+COMPOSITION = board_jobs.COMPOSITION_KEYS   # after KNOBS; shown only with sd-webui-controlnet
 FORMATS = ("auto", "lines", "csv", "json")
 EXAMPLE = ('CU | a girl looks up at the rain | "It\'s here."\nMS | she opens her umbrella | "Finally."\n'
            '- | the empty street at dawn |\nFS | she runs to the bus stop | "Wait!"')
@@ -59,17 +60,21 @@ def _result(job):
         f"<p>{html.escape(job.message)}</p>{warnings}{files}"
 
 
-def request_from_ui(scenes, fmt, sampler, model, detailer, *values) -> dict:
+def request_from_ui(scenes, fmt, sampler, model, detailer, cn_model, *values) -> dict:
+    """`values`: the KNOBS, then the COMPOSITION options."""
     body = {"scenes": scenes or "", "format": fmt, "sampler_name": sampler, "storyboard_model": model,
             "detailer": bool(detailer)}
-    body.update(zip(KNOBS, values))
+    body.update(zip(KNOBS + COMPOSITION, values))
+    if body.get("composition", "none") != "none" and cn_model:
+        body["controlnet_model"] = cn_model
     return body
 
 
-def draw_from_ui(id_task, scenes, fmt, sampler, model, detailer, *values):
+def draw_from_ui(id_task, scenes, fmt, sampler, model, detailer, cn_model, *values):
     """Runs inside the host's wrap_gradio_gpu_call: the queue lock is held and the progress task is set."""
     try:
-        req = board_jobs.validate_board_request(request_from_ui(scenes, fmt, sampler, model, detailer, *values))
+        req = board_jobs.validate_board_request(request_from_ui(scenes, fmt, sampler, model, detailer, cn_model,
+                                                                *values))
     except board_jobs.BoardRequestError as e:
         return None, [], _choices(), _sentences(e.errors.values())
     m = board_jobs.manager()
@@ -89,7 +94,7 @@ def redraw_from_ui(id_task, name, panel, seed):
 
 def load_from_ui(name):
     """Board list → the editor: the scene list as text, every option, the board and its panels."""
-    keep = [gr.update()] * (5 + len(KNOBS))
+    keep = [gr.update()] * (6 + len(KNOBS) + len(COMPOSITION))
     try:
         board, picture, panels, files = _board_view(name)
     except (OSError, ValueError) as e:
@@ -103,7 +108,8 @@ def load_from_ui(name):
         note += f"<p>Not drawn yet: panels {', '.join(map(str, sorted(board.not_drawn)))}.</p>"
     return [text, fmt, gr.update(value=host.get("sampler_name", board_jobs.DEFAULT_SAMPLER)),
             gr.update(value=host.get("storyboard_model", settings.FROM_SETTINGS)), detailer,
-            *[options[k] for k in KNOBS], picture, panels, note + files]
+            gr.update(value=host["controlnet_model"]) if host.get("controlnet_model") else gr.update(),
+            *[options[k] for k in KNOBS + COMPOSITION], picture, panels, note + files]
 
 
 def upload_ui(file):
@@ -162,6 +168,18 @@ def build_board_section():
                                         allow_custom_value=True, elem_id="storyboard_board_model")
                 detailer = gr.Checkbox(label="Run the Storyboard detailer on each panel (its first pass, with its "
                                              "defaults)", value=False, elem_id="storyboard_board_detailer")
+                # Composition: each panel's pose, framed as its shot, sent to sd-webui-controlnet when installed.
+                has_cn = controlnet_bridge.available()
+                poses = controlnet_bridge.openpose_models() if has_cn else []
+                with gr.Row(visible=has_cn):
+                    add("composition")
+                    add("composition_weight")
+                    cn_model = gr.Dropdown(label="ControlNet model", choices=poses or controlnet_bridge.models(),
+                                           value=(poses or [None])[0], allow_custom_value=True,
+                                           elem_id="storyboard_board_controlnet_model")
+                if not has_cn:
+                    gr.HTML("<p>Composition (a pose per panel) needs the sd-webui-controlnet extension.</p>",
+                            elem_id="storyboard_board_composition_note")
             with gr.Accordion("Layout", open=False):
                 with gr.Row():
                     add("columns")
@@ -190,16 +208,16 @@ def build_board_section():
                                  elem_id="storyboard_board_new_seed")
                 redraw = gr.Button("Redraw panel", elem_id="storyboard_board_redraw")
 
-    knobs = [widgets[k] for k in KNOBS]
+    knobs = [widgets[k] for k in KNOBS + COMPOSITION]
     outputs = [picture, panels, boards, status]
     draw.click(wrap_gradio_gpu_call(draw_from_ui, extra_outputs=[None, [], gr.update()]),
-               _js="storyboard_start_board", inputs=[dummy, scenes, fmt, sampler, model, detailer] + knobs,
+               _js="storyboard_start_board", inputs=[dummy, scenes, fmt, sampler, model, detailer, cn_model] + knobs,
                outputs=outputs)
     redraw.click(wrap_gradio_gpu_call(redraw_from_ui, extra_outputs=[None, [], gr.update()]),
                  _js="storyboard_start_board", inputs=[dummy, boards, panel, seed], outputs=outputs)
     interrupt.click(lambda: shared.state.interrupt(), inputs=[], outputs=[])
     skip.click(lambda: shared.state.skip(), inputs=[], outputs=[])
     refresh.click(_choices, inputs=[], outputs=[boards])
-    load.click(load_from_ui, inputs=[boards], outputs=[scenes, fmt, sampler, model, detailer] + knobs +
+    load.click(load_from_ui, inputs=[boards], outputs=[scenes, fmt, sampler, model, detailer, cn_model] + knobs +
                [picture, panels, status])
     upload.upload(upload_ui, inputs=[upload], outputs=[scenes, fmt, status])

@@ -1,0 +1,166 @@
+"""Board composition through sd-webui-controlnet in the real host: A1111 v1.10.1 on CPU with a full-size SD1.5
+checkpoint and an SD1.5 openpose-shaped ControlNet, both with random weights (tests/sd15_random.py), the ControlNet
+extension copied into extensions/ and this extension installed from a git clone.
+
+sd-webui-controlnet builds every non-SDXL ControlNet at SD1.5 widths, so the toy base cannot be used here. Cost on
+2 CPU cores: ~30 s to make the models (5.3 GB peak in a child process), the host ~7.5 GB resident, ~20 s a 64-px
+panel at 4 steps. The module skips with one line when less than NEED_GB of memory is free, when the temporary disk
+has less than NEED_DISK_GB, or when no sd-webui-controlnet source is found: `$SD_WEBUI_CONTROLNET_DIR` (a checkout,
+or a git directory whose HEAD is used), else `../shared/sd-webui-controlnet` beside the checkout, else a clone of
+PINNED from GitHub.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from a1111_host import REPO, webui_or_skip
+
+NEED_GB = 10          # the host's ~7.5 GB with headroom
+NEED_DISK_GB = 4      # the checkpoint (2.1 GB), the ControlNet (0.7 GB), the host copy
+URL = "https://github.com/Mikubill/sd-webui-controlnet.git"
+PINNED = "56cec5b2"   # v1.1.455, the version the bridge was checked against
+CN_FILE = "control_sd15_openpose_random.safetensors"
+BOARD = {"scenes": "fs | a girl stands in the rain |\n- | the empty street |", "width": 64, "height": 64,
+         "steps": 4, "cfg": 5.0, "sampler_name": "Euler", "seed": 11, "title": "cn"}
+
+
+def _free_gb() -> float:
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def _controlnet_source(cache: str) -> tuple[str | None, str]:
+    """(a folder or git directory holding sd-webui-controlnet, its kind) or (None, why not, in one line)."""
+    env = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
+    candidates = ([env] if env else []) + [os.path.join(os.path.dirname(REPO), "shared", "sd-webui-controlnet"),
+                                           os.path.join(cache, "sd-webui-controlnet")]
+    for path in candidates:
+        if os.path.isfile(os.path.join(path, "scripts", "controlnet.py")):
+            return path, "tree"
+        if os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects")):
+            return path, "git"
+    if env:
+        return None, f"SD_WEBUI_CONTROLNET_DIR={env} holds no sd-webui-controlnet"
+    dest = os.path.join(cache, "sd-webui-controlnet")
+    try:
+        subprocess.run(["git", "clone", "-q", URL, dest + ".part"], check=True, capture_output=True, timeout=600)
+        subprocess.run(["git", "-C", dest + ".part", "checkout", "-q", PINNED], check=True, capture_output=True)
+        os.replace(dest + ".part", dest)
+        return dest, "tree"
+    except (OSError, subprocess.SubprocessError) as e:
+        shutil.rmtree(dest + ".part", ignore_errors=True)
+        return None, f"no sd-webui-controlnet source: SD_WEBUI_CONTROLNET_DIR unset and cloning failed " \
+                     f"({type(e).__name__})"
+
+
+def _copy_extension(src: str, kind: str, dest: str) -> None:
+    if kind == "tree":
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        return
+    os.makedirs(dest)
+    archive = subprocess.run(["git", "--git-dir", src, "archive", "HEAD"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    if _free_gb() < NEED_GB:
+        pytest.skip(f"needs {NEED_GB} GB of free memory for a full-size SD1.5 host; {_free_gb():.1f} GB free")
+    src, kind = _controlnet_source(os.path.join(os.path.expanduser("~"), ".cache", "storyboard-tests"))
+    if src is None:
+        pytest.skip(kind)
+    webui = webui_or_skip(tmp_path_factory, "a1111-cn")
+    if shutil.disk_usage(webui.root).free < NEED_DISK_GB * 2**30:
+        pytest.skip(f"needs {NEED_DISK_GB} GB of free disk for the SD1.5 models")
+    install = webui.prepare()
+    assert install["returncode"] == 0, install["output"]
+    _copy_extension(src, kind, os.path.join(webui.dir, "extensions", "sd-webui-controlnet"))
+    # The models in a child process, so that this one does not keep their 5 GB peak.
+    models = os.path.join(webui.root, "made")
+    os.makedirs(models)
+    subprocess.run([sys.executable, os.path.join(REPO, "tests", "sd15_random.py"), models], check=True,
+                   capture_output=True, env=webui.env, timeout=900)
+    os.replace(os.path.join(models, "sd15-random.safetensors"),
+               os.path.join(webui.dir, "models", "Stable-diffusion", "sd15-random.safetensors"))
+    os.makedirs(os.path.join(webui.dir, "models", "ControlNet"), exist_ok=True)
+    os.replace(os.path.join(models, CN_FILE), os.path.join(webui.dir, "models", "ControlNet", CN_FILE))
+    config = os.path.join(webui.dir, "config.json")
+    with open(config, encoding="utf-8") as f:
+        cfg = json.load(f)
+    cfg["sd_model_checkpoint"] = "sd15-random.safetensors"
+    with open(config, "w", encoding="utf-8") as f:
+        json.dump(cfg, f)
+    webui.start("--api", timeout=600)
+    yield webui
+    webui.stop()
+
+
+def draw(host, **extra) -> tuple[str, dict]:
+    st, r = host.post("/storyboard/v1/board", {**BOARD, **extra})
+    assert st == 200, (st, r)
+    job = host.wait_job(r["job_id"], timeout=900)
+    assert job["state"] == "finished", job
+    return job["report"]["board"], job
+
+
+def panel(host, board: str, n: int) -> Image.Image:
+    st, data = host.get(f"/storyboard/v1/boards/{board}/files/panel-{n:03d}.png", raw=True)
+    assert st == 200, st
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def test_the_extension_and_its_model_are_offered(host):
+    assert "Traceback" not in host.log(), host.log_tail()
+    st, models = host.get("/controlnet/model_list")
+    assert st == 200 and any(m.startswith("control_sd15_openpose_random") for m in models["model_list"]), models
+    st, schema = host.get("/storyboard/v1/board/schema")
+    assert st == 200 and "composition" in schema["properties"] and "controlnet_model" in schema["host_fields"]
+
+
+def test_a_composed_panel_differs_and_its_infotext_names_the_unit(host):
+    plain, _ = draw(host)
+    posed, job = draw(host, composition="standing", composition_weight=1.5)
+    a, b = panel(host, plain, 1), panel(host, posed, 1)
+    assert not np.array_equal(np.asarray(a), np.asarray(b)), "the pose did not change the panel"
+    text = b.info["parameters"]
+    assert 'ControlNet 0: "Module: none, Model: control_sd15_openpose_random' in text, text
+    assert "Weight: 1.5" in text, text
+    assert "ControlNet" not in a.info["parameters"], a.info["parameters"]
+    # the insert (no shot) gets no pose: no unit, the same picture as without a composition
+    insert = panel(host, posed, 2)
+    assert "ControlNet" not in insert.info["parameters"], insert.info["parameters"]
+    assert np.array_equal(np.asarray(insert), np.asarray(panel(host, plain, 2)))
+    st, board = host.get(f"/storyboard/v1/boards/{posed}")
+    assert st == 200 and board["model"]["host"]["controlnet_model"].startswith("control_sd15_openpose_random")
+
+
+def test_another_pose_changes_the_panel_again_and_redraw_keeps_it(host):
+    standing, _ = draw(host, composition="standing")
+    two, _ = draw(host, composition="two", controlnet_model="control_sd15_openpose_random")
+    a, b = panel(host, standing, 1), panel(host, two, 1)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    seed = int(a.info["parameters"].split("Seed: ")[1].split(",")[0])
+    st, r = host.post(f"/storyboard/v1/boards/{standing}/panels/1/redraw", {"seed": seed})
+    assert st == 200, (st, r)
+    assert host.wait_job(r["job_id"], timeout=600)["state"] == "finished"
+    again = panel(host, standing, 1)
+    assert "ControlNet 0:" in again.info["parameters"]
+    assert np.array_equal(np.asarray(a), np.asarray(again))
+
+
+def test_an_unknown_controlnet_model_is_refused_in_one_sentence(host):
+    st, body = host.post("/storyboard/v1/board", {**BOARD, "composition": "walking", "controlnet_model": "ghost"})
+    assert st == 422, (st, body)
+    text = body["error"]
+    assert "ghost" in text and "control_sd15_openpose_random" in text and text.endswith("."), text
+    assert [d["loc"][-1] for d in body["detail"]] == ["controlnet_model"], body
