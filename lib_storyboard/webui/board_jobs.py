@@ -307,14 +307,18 @@ def _stopped(job: Job) -> bool:
     return bool(shared.state.interrupted) or job.stop.is_set()
 
 
+def load_checkpoint() -> None:
+    """As txt2img does: first the model the WebUI may still be loading at startup (shared.sd_model waits for it
+    under the host's lock; a second load beside it fails), then the checkpoint the settings name."""
+    shared.sd_model  # noqa: B018 (the property waits)
+    sd_models.reload_model_weights()
+
+
 def run_board(job: Job, take_lock: bool) -> None:
     req: BoardRequest = job.options
 
     def work():
-        # As txt2img does: first the model the WebUI may still be loading at startup (shared.sd_model waits for
-        # it under the host's lock; a second load beside it fails), then the checkpoint the settings name.
-        shared.sd_model  # noqa: B018 (the property waits)
-        sd_models.reload_model_weights()
+        load_checkpoint()
         total = len(req.scenes.scenes)
         job.total, job.step = total, 0
         shared.state.job_count = total

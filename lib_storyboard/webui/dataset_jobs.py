@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from modules import paths, sd_models, shared
+from modules import paths, shared
 
 from ..board.options import BoardOptions
 from ..dataset_builder.build import REPORT, SHEET, build_dataset, check_output_folder
@@ -271,7 +271,7 @@ def run_validation(job: Job, take_lock: bool) -> None:
     o = req.options
 
     def work():
-        sd_models.reload_model_weights()   # as txt2img does: the checkpoint the settings name
+        board_jobs.load_checkpoint()
         draw_opts = BoardOptions.from_dict({"steps": o.steps, "cfg": o.cfg, "seed": o.seed})
         host = {**req.host, "storyboard_model": o.model, "alwayson_scripts": {}}
         total = 3 * o.per_token * (2 if o.baseline else 1)
