@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -133,6 +134,47 @@ def test_bad_inputs_answer_one_sentence_and_write_nothing(host):
     assert not os.path.exists(os.path.join(host.dir, "outputs", "storyboard-validation"))
 
 
+# A DeepDanbooru model of the host's own architecture (modules/deepbooru_model.py), random but for its last layer,
+# which makes two tags win on any picture: the WebUI's real interrogator code runs, offline.
+MAKE_DEEPBOORU = """
+import os, sys, torch
+sys.path.insert(0, os.environ["WEBUI_DIR"])   # not argv: importing the host's modules parses the command line
+from modules.deepbooru_model import DeepDanbooruModel
+torch.manual_seed(0)
+m = DeepDanbooruModel()
+w = -torch.ones_like(m.n_Conv_178.weight) * 1e-3
+w[:2] = 1e-3                      # the features after the last ReLU are >= 0: these two score above 0.5, the rest below
+m.n_Conv_178.weight.data = w
+sd = m.state_dict()
+sd["tags"] = ["drawn_by_deepbooru", "test_tag"] + [f"tag_{i}" for i in range(2, w.shape[0])]
+torch.save(sd, os.environ["MODEL_FILE"])
+"""
+
+
+def test_deepbooru_tags_come_from_the_webuis_own_interrogator(host):
+    folder = os.path.join(host.dir, "models", "torch_deepdanbooru")
+    os.makedirs(folder, exist_ok=True)
+    subprocess.run([host.python, "-c", MAKE_DEEPBOORU], check=True, capture_output=True, cwd=host.dir,
+                   env={**os.environ, "WEBUI_DIR": host.dir,
+                        "MODEL_FILE": os.path.join(folder, "model-resnet_custom_v3.pt")})
+    source, out = os.path.join(host.root, "data", "three"), os.path.join(host.root, "data", "tagged")
+    os.makedirs(source)
+    for name in sorted(os.listdir(host.data["photos"]))[:3]:
+        shutil.copy(os.path.join(host.data["photos"], name), source)
+    st, r = host.post("/storyboard/v1/dataset", {"source": source, "out": out, "interrogate": "deepbooru",
+                                                 "prefix": "sketch", "blacklist": "test tag"})
+    assert st == 200, r
+    job = host.wait_job(r["job_id"])
+    assert job["state"] == "finished", job
+    tags = []
+    for image in job["report"]["images"]:
+        with open(os.path.join(out, image["file"][:-4] + ".txt"), encoding="utf-8") as f:
+            tags.append(f.read().strip())
+    # The shot first, the prefix, then the interrogator's tags cleaned (underscores as spaces, blacklist applied).
+    assert tags and all(t.endswith(", sketch, drawn by deepbooru") for t in tags), tags
+    assert "Traceback" not in host.log(), host.log_tail()
+
+
 def test_photos_to_dataset_to_training_to_validation(host):
     from lib_storyboard.dataset.scan import scan_folder
 
@@ -187,7 +229,6 @@ def test_photos_to_dataset_to_training_to_validation(host):
 
 
 def test_an_open_network_host_builds_only_inside_its_folder(host):
-    import shutil
 
     host.stop()
     host.start("--api", "--listen")

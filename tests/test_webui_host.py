@@ -248,7 +248,7 @@ def _wait_step(host, job_id: str, step: int) -> dict:
 
 
 def test_interrupting_a_board_keeps_its_finished_panels_and_skip_only_ends_one(host):
-    slow = {**BOARD, "title": "Slow", "steps": 150, "detailer": False,
+    slow = {**BOARD, "title": "Slow", "steps": 50, "detailer": False,
             "scenes": "\n".join(f"{s} | scene {i}" for i, s in enumerate(["cu", "ms", "fs", "cu", "ms"], 1))}
     st, r = host.post("/storyboard/v1/board", slow)
     assert st == 200, r
