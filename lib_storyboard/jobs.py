@@ -137,3 +137,21 @@ class JobManager:
         done = [j for j in self.list() if j.state not in ACTIVE]
         for j in done[:max(0, len(self._jobs) - self._keep)]:
             self._jobs.pop(j.id, None)
+
+
+_registry: dict[str, JobManager] = {}
+_registry_lock = threading.Lock()
+
+
+def manager_for(kind: str, run: Callable[[Job], None]) -> JobManager:
+    """The process's one job list of `kind` (train, board, dataset, validate), made on first use."""
+    with _registry_lock:
+        if kind not in _registry:
+            _registry[kind] = JobManager(run, kind=kind)
+        return _registry[kind]
+
+
+def every_manager() -> list[JobManager]:
+    """The job lists made so far, in the order they were made."""
+    with _registry_lock:
+        return list(_registry.values())

@@ -17,7 +17,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from modules import paths_internal, shared
 
 from ..detailer.args import json_schema
-from ..jobs import Job
+from ..jobs import Job, every_manager
 from ..training.config import ConfigError, TrainConfig
 from . import board_jobs, controlnet_bridge, dataset_jobs, patches, settings
 from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
@@ -94,7 +94,9 @@ def public_job(job: Job) -> dict:
 
 
 def _managers():
-    return (manager(), board_jobs.manager(), dataset_jobs.manager(), dataset_jobs.validation_manager())
+    # Made here so that a job list nobody has used yet still answers (empty) for its kind.
+    manager(), board_jobs.manager(), dataset_jobs.manager(), dataset_jobs.validation_manager()
+    return every_manager()
 
 
 def _find_job(job_id: str):
@@ -122,13 +124,9 @@ def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
 
     @app.post(f"{PREFIX}/train", dependencies=deps)
     async def train(request: Request):
-        # The body is parsed here, not by FastAPI, so that a body that is not JSON gets a sentence too.
-        try:
-            body = json.loads(await request.body())
-        except RecursionError:
-            return _error(422, {"": "The request body is nested too deeply; send a JSON object of training options."})
-        except ValueError:
-            return _error(422, {"": "The request body is not valid JSON; send a JSON object of training options."})
+        body, refused = await _json_body(request, "training options")
+        if refused:
+            return refused
         return await run_in_threadpool(_train, body)
 
     def _train(body):
@@ -188,7 +186,8 @@ BOARD_FILE = re.compile(r"(board\.(png|pdf|json)|panel-\d{3}\.png)")
 
 
 async def _json_body(request: Request, what: str):
-    """The request's JSON, or the 422 answer saying why it is not."""
+    """The request's JSON, or the 422 answer saying why it is not. The body is parsed here, not by FastAPI, so
+    that a body that is not JSON gets a sentence too."""
     try:
         return json.loads(await request.body() or b"{}"), None
     except RecursionError:

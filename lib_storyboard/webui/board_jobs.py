@@ -5,7 +5,6 @@ so no generation swaps the checkpoint mid-board; the host's progress bar, Interr
 """
 import json
 import os
-import threading
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ from ..composition.panel import panel_pose
 from ..board.scenes import SEED_MAX, SceneError, SceneList, guess_format, parse_scenes
 from ..board.writer import load_board, redraw_panel, write_board
 from ..detailer.args import SCRIPT_TITLE as DETAILER_TITLE
-from ..jobs import Job, JobManager
+from ..jobs import Job, JobManager, manager_for
 from ..options import OptionsError
 from . import controlnet_bridge, settings, triggers
 from .detectors import detailer_request_error
@@ -375,13 +374,5 @@ def _run(job: Job) -> None:
     (run_redraw if isinstance(job.options, RedrawRequest) else run_board)(job, take_lock=True)
 
 
-_manager: JobManager | None = None
-_manager_lock = threading.Lock()
-
-
 def manager() -> JobManager:
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = JobManager(_run, kind="board")
-        return _manager
+    return manager_for("board", _run)

@@ -7,7 +7,6 @@ confusion matrix and sheets beside the boards. The chance level is the same prom
 *untrained* tokens (their init words' embeddings) and no LoRA, as the standalone `validate` does.
 """
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -18,7 +17,7 @@ from ..dataset_builder.build import REPORT, SHEET, build_dataset, check_output_f
 from ..dataset_builder.options import DatasetOptions
 from ..dataset_builder.sources import list_sources
 from ..framing.validate import panel_prompts, validate_model, write_validation
-from ..jobs import Job, JobManager
+from ..jobs import Job, JobManager, manager_for
 from ..options import Options, OptionsError, option
 from ..toyworld.proof import untrained_tokens
 from . import board_jobs, settings, triggers
@@ -321,20 +320,9 @@ def run_validation(job: Job, take_lock: bool) -> None:
     run_locked(job, take_lock, "storyboard-validate", work)
 
 
-_managers: dict[str, JobManager] = {}
-_manager_lock = threading.Lock()
-
-
-def _get(kind: str, run) -> JobManager:
-    with _manager_lock:
-        if kind not in _managers:
-            _managers[kind] = JobManager(lambda job: run(job, take_lock=True), kind=kind)
-        return _managers[kind]
-
-
 def manager() -> JobManager:
-    return _get("dataset", run_dataset)
+    return manager_for("dataset", lambda job: run_dataset(job, take_lock=True))
 
 
 def validation_manager() -> JobManager:
-    return _get("validate", run_validation)
+    return manager_for("validate", lambda job: run_validation(job, take_lock=True))

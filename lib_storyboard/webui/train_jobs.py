@@ -1,11 +1,9 @@
 """Training jobs in the host: one at a time, on the loaded checkpoint, under the host's queue lock and progress
 state; the tab and the HTTP API share one job list."""
-import threading
-
 from modules import shared
 
 from ..formats.atomic import atomic_path
-from ..jobs import Job, JobManager
+from ..jobs import Job, JobManager, manager_for
 from ..training.config import ConfigError, TrainConfig
 from ..training.preflight import request_problems
 from ..training.trainer import Trainer
@@ -79,16 +77,8 @@ def _train(job: Job, cfg: TrainConfig) -> None:
     job.state = result.status
 
 
-_manager: JobManager | None = None
-_manager_lock = threading.Lock()
-
-
 def manager() -> JobManager:
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = JobManager(lambda job: run_job(job, take_lock=True))
-        return _manager
+    return manager_for("train", lambda job: run_job(job, take_lock=True))
 
 
 def interrupt_active() -> bool:
