@@ -116,18 +116,32 @@ def public_report(report: dict) -> dict:
     return out
 
 
+# -- JSON bodies --------------------------------------------------------------------------------------------------
+def _json_post(app: FastAPI, path: str, deps: list, what: str, handler) -> None:
+    """POST `path`: its JSON body (or a sentence saying why it is none) to `handler`, which reads folders and
+    models, so it runs in the thread pool."""
+    async def post(request: Request):
+        body, refused = await _json_body(request, what)
+        return refused if refused is not None else await run_in_threadpool(handler, body)
+    app.add_api_route(path, post, methods=["POST"], dependencies=deps, name=handler.__name__.strip("_"))
+
+
+async def _json_body(request: Request, what: str):
+    """The request's JSON, or the 422 answer saying why it is not. The body is parsed here, not by FastAPI, so
+    that a body that is not JSON gets a sentence too."""
+    try:
+        return json.loads(await request.body() or b"{}"), None
+    except RecursionError:
+        return None, _error(422, {"": f"The request body is nested too deeply; send a JSON object of {what}."})
+    except ValueError:
+        return None, _error(422, {"": f"The request body is not valid JSON; send a JSON object of {what}."})
+
+
 # -- training -----------------------------------------------------------------------------------------------------
 def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
     @app.get(f"{PREFIX}/train/schema", dependencies=deps)
     def train_schema():
         return TrainConfig.schema()
-
-    @app.post(f"{PREFIX}/train", dependencies=deps)
-    async def train(request: Request):
-        body, refused = await _json_body(request, "training options")
-        if refused:
-            return refused
-        return await run_in_threadpool(_train, body)
 
     def _train(body):
         data_dir = body.get("data_dir") if isinstance(body, dict) else None
@@ -150,6 +164,7 @@ def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
             return _error(409, {"": reason})
         job = manager().submit(cfg)
         return {"job_id": job.id, "state": job.state}
+    _json_post(app, f"{PREFIX}/train", deps, "training options", _train)
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", dependencies=deps)
     def job_status(job_id: str):
@@ -185,17 +200,6 @@ def _training_routes(app: FastAPI, deps: list, guarded: bool) -> None:
 BOARD_FILE = re.compile(r"(board\.(png|pdf|json)|panel-\d{3}\.png)")
 
 
-async def _json_body(request: Request, what: str):
-    """The request's JSON, or the 422 answer saying why it is not. The body is parsed here, not by FastAPI, so
-    that a body that is not JSON gets a sentence too."""
-    try:
-        return json.loads(await request.body() or b"{}"), None
-    except RecursionError:
-        return None, _error(422, {"": f"The request body is nested too deeply; send a JSON object of {what}."})
-    except ValueError:
-        return None, _error(422, {"": f"The request body is not valid JSON; send a JSON object of {what}."})
-
-
 def _board_routes(app: FastAPI, deps: list) -> None:
     @app.get(f"{PREFIX}/board/schema", dependencies=deps)
     def board_schema():
@@ -207,13 +211,6 @@ def _board_routes(app: FastAPI, deps: list) -> None:
                                  if k != "controlnet_model" or controlnet_bridge.available()]
         return schema
 
-    @app.post(f"{PREFIX}/board", dependencies=deps)
-    async def board(request: Request):
-        body, refused = await _json_body(request, "the scene list and board options")
-        if refused:
-            return refused
-        return await run_in_threadpool(_board, body)
-
     def _board(body):
         try:
             req = board_jobs.validate_board_request(body)
@@ -221,6 +218,7 @@ def _board_routes(app: FastAPI, deps: list) -> None:
             return _error(422, e.errors)
         job = board_jobs.manager().submit(req)
         return {"job_id": job.id, "state": job.state, "warnings": req.warnings}
+    _json_post(app, f"{PREFIX}/board", deps, "the scene list and board options", _board)
 
     @app.get(f"{PREFIX}/boards", dependencies=deps)
     def boards():
@@ -277,13 +275,6 @@ def _dataset_routes(app: FastAPI, deps: list, guarded: bool) -> None:
         schema["host_fields"] = list(dataset_jobs.VALIDATE_HOST_KEYS)
         return schema
 
-    @app.post(f"{PREFIX}/dataset", dependencies=deps)
-    async def dataset(request: Request):
-        body, refused = await _json_body(request, "dataset options")
-        if refused:
-            return refused
-        return await run_in_threadpool(_dataset, body)
-
     def _dataset(body):
         folders = [body.get(k) for k in ("source", "out")] if isinstance(body, dict) else []
         folders = [f for f in folders if isinstance(f, str) and f.strip()]
@@ -301,13 +292,7 @@ def _dataset_routes(app: FastAPI, deps: list, guarded: bool) -> None:
             return _error(422, {k: _scrub(v, *folders) for k, v in e.errors.items()})
         job = dataset_jobs.manager().submit(req)
         return {"job_id": job.id, "state": job.state}
-
-    @app.post(f"{PREFIX}/validate", dependencies=deps)
-    async def validate(request: Request):
-        body, refused = await _json_body(request, "validation options")
-        if refused:
-            return refused
-        return await run_in_threadpool(_validate, body)
+    _json_post(app, f"{PREFIX}/dataset", deps, "dataset options", _dataset)
 
     def _validate(body):
         try:
@@ -316,6 +301,7 @@ def _dataset_routes(app: FastAPI, deps: list, guarded: bool) -> None:
             return _error(422, e.errors)
         job = dataset_jobs.validation_manager().submit(req)
         return {"job_id": job.id, "state": job.state}
+    _json_post(app, f"{PREFIX}/validate", deps, "validation options", _validate)
 
 
 # -- the detailer -----------------------------------------------------------------------------------------------

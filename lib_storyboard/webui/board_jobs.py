@@ -30,12 +30,7 @@ DEFAULT_SAMPLER = "Euler a"
 COMPOSITION_KEYS = ("composition", "composition_weight")   # board options drawn through sd-webui-controlnet
 
 
-class BoardRequestError(ValueError):
-    """One sentence per bad field (key "" for the request as a whole)."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = dict(errors)
-        super().__init__(" ".join(self.errors.values()))
+BoardRequestError = OptionsError   # one sentence per bad field (key "" for the request as a whole)
 
 
 @dataclass

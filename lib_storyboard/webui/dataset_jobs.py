@@ -30,12 +30,7 @@ DATASET_HOST_KEYS = ("interrogate",)
 VALIDATE_HOST_KEYS = ("sampler_name", "scheduler")
 
 
-class RequestError(ValueError):
-    """One sentence per bad field (key "" for the request as a whole)."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = dict(errors)
-        super().__init__(" ".join(self.errors.values()))
+RequestError = OptionsError   # one sentence per bad field (key "" for the request as a whole)
 
 
 class Stopped(Exception):
