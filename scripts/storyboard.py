@@ -6,7 +6,7 @@ Everything it registers lives in lib_storyboard/webui/.
 import gradio as gr
 from modules import script_callbacks, scripts
 
-from lib_storyboard.webui import api_routes, settings, train_tab, triggers
+from lib_storyboard.webui import api_routes, composition_hooks, composition_ui, settings, train_tab, triggers
 from lib_storyboard.webui.paths import list_models
 
 script_callbacks.on_ui_settings(settings.add_settings)
@@ -28,9 +28,16 @@ class StoryboardTriggers(scripts.Script):
             model = gr.Dropdown(label="Storyboard model for the shot triggers", value=settings.FROM_SETTINGS,
                                 choices=[settings.FROM_SETTINGS] + [m.name for m in list_models()],
                                 allow_custom_value=True, elem_id=self.elem_id("model"))
-        self.infotext_fields = [(model, "Storyboard model")]
-        self.paste_field_names = ["Storyboard model"]
-        return [model]
+            pose = composition_ui.triggers_controls(self, is_img2img)
+        # a pasted infotext without a composition turns it off rather than keeping the current one
+        self.infotext_fields = [(model, "Storyboard model"),
+                                (pose[0], lambda d: d.get("Storyboard composition", "none")),
+                                (pose[1], lambda d: d.get("Storyboard composition weight", 1.0))]
+        self.paste_field_names = ["Storyboard model", "Storyboard composition", "Storyboard composition weight"]
+        return [model, *pose]
+
+    def before_process(self, p, model=None, *composition):
+        composition_hooks.apply(p, composition)
 
     def process(self, p, model=None, *args):
         triggers.apply_triggers(p, model)

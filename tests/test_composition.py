@@ -130,3 +130,41 @@ def test_reference_extraction_refuses_offline_in_one_sentence(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"^The pose detector weights folder .* does not exist\.$"):
         load_openpose(weights_dir=str(tmp_path / "nope"))
     assert not list(tmp_path.iterdir())       # nothing was written into the cache
+
+
+def _annotator_cache(root) -> str:
+    """A Hugging Face hub cache holding lllyasviel/Annotators' three OpenPose files with random weights of the
+    detector's own architecture (saved without the top module name, as the published files are)."""
+    import torch
+    from controlnet_aux.open_pose.body import bodypose_model
+    from controlnet_aux.open_pose.face import FaceNet
+    from controlnet_aux.open_pose.hand import handpose_model
+
+    rev = "0" * 40
+    repo = root / "models--lllyasviel--Annotators"
+    snap = repo / "snapshots" / rev
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    torch.manual_seed(0)
+    for name, net, strip in (("body_pose_model.pth", bodypose_model(), True),
+                             ("hand_pose_model.pth", handpose_model(), True), ("facenet.pth", FaceNet(), False)):
+        state = net.state_dict()
+        torch.save({k.split(".", 1)[1] if strip else k: v for k, v in state.items()}, snap / name)
+    return str(root)
+
+
+def test_reference_extraction_reads_the_hub_cache_offline(tmp_path, monkeypatch):
+    """The real detector, loaded through controlnet-aux's hub download from local files only, draws an OpenPose
+    map of the requested size from a real photo (random weights: which keypoints it finds is not the point)."""
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = _annotator_cache(tmp_path / "hub")
+    detector = load_openpose(allow_download=False, cache_dir=cache)
+    photo = Image.fromarray(data.astronaut()).resize((192, 192))
+    pose = extract_pose(photo, (96, 128), detector=detector)
+    assert pose.mode == "RGB" and pose.size == (96, 128)
+    again = extract_pose(photo, (96, 128), allow_download=False, cache_dir=cache)
+    assert np.array_equal(np.asarray(pose), np.asarray(again))     # the same weights, the same map

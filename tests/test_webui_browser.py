@@ -391,3 +391,30 @@ def test_a_dataset_from_photos_in_the_tab_then_validation(host, browser, shots):
     assert status.startswith(f"Validated {NAME}:"), status
     assert "Trained tokens" in matrix and "Chance level" in matrix, matrix
     assert "Traceback" not in host.log(), host.log_tail()
+
+
+def test_a_pose_in_the_compose_section(host, browser, shots):
+    """Compose: a drawn pose at a shot's framing appears at the chosen size; this WebUI has no sd-webui-controlnet,
+    so the section says what composition needs and offers no Send button."""
+    section = "#storyboard_sections > .tab-nav button"
+    status, size, note, send, shot = browser.run(
+        {"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
+        {"do": "click", "sel": section, "hasText": "Compose"},
+        {"do": "click", "sel": "#storyboard_compose_pose input"},
+        {"do": "click", "sel": "#storyboard_compose_pose li", "hasText": "sitting"},
+        {"do": "number", "sel": "#storyboard_compose_width", "value": 384},
+        {"do": "click", "sel": "#storyboard_compose_make"},
+        {"do": "wait", "sel": "#storyboard_compose_status .prose", "match": "framed"},
+        {"do": "image", "sel": "#storyboard_compose_result"},
+        {"do": "text", "sel": "#storyboard_compose_note"},
+        {"do": "visible", "sel": "#storyboard_compose_send"},
+        {"do": "screenshot", "path": os.path.join(shots, "storyboard-compose.png"), "full": True})[-5:]
+    assert status == "'sitting' framed as a medium shot.", status
+    assert size == [384, 512], size
+    assert "needs the sd-webui-controlnet extension" in note and send is False, (note, send)
+    # The reference photo path without a photo: one sentence, no picture.
+    error = browser.run({"do": "click", "sel": "#storyboard_compose_source label", "hasText": "Reference photo"},
+                        {"do": "click", "sel": "#storyboard_compose_make"},
+                        {"do": "wait", "sel": "#storyboard_compose_status .prose", "match": "photo first"})[-1]
+    assert error == "Choose a reference photo first.", error
+    assert "Traceback" not in host.log(), host.log_tail()

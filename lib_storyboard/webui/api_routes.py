@@ -19,7 +19,7 @@ from modules import paths_internal, shared
 from ..detailer.args import json_schema
 from ..jobs import Job, every_manager
 from ..training.config import ConfigError, TrainConfig
-from . import board_jobs, controlnet_bridge, dataset_jobs, patches, settings
+from . import board_jobs, composition_hooks, controlnet_bridge, dataset_jobs, patches, settings
 from .capabilities import api_credentials, api_enabled, network_exposed, training_unavailable, untrainable_checkpoint
 from .detectors import catalog, detailer_request_error, yolo_folders
 from .paths import inside_webui, list_models, lora_dir, public_path, storyboard_dir
@@ -32,8 +32,8 @@ def on_app_started(app: FastAPI) -> None:
     """`script_callbacks.on_app_started`: the detailer check on the host's routes, then our routes."""
     if not api_enabled():
         return
-    patches.add_route_check(app, "/sdapi/v1/txt2img", _detailer_check(is_img2img=False))
-    patches.add_route_check(app, "/sdapi/v1/img2img", _detailer_check(is_img2img=True))
+    patches.add_route_check(app, "/sdapi/v1/txt2img", _generation_check(is_img2img=False))
+    patches.add_route_check(app, "/sdapi/v1/img2img", _generation_check(is_img2img=True))
     deps = [Depends(_auth())]
     guarded = bool(api_credentials())
     _training_routes(app, deps, guarded)
@@ -318,13 +318,15 @@ def _detailer_routes(app: FastAPI, deps: list) -> None:
                 "folders": [public_path(f) for f in yolo_folders()], "downloads": found.yolo.allow_download}
 
 
-def _detailer_check(is_img2img: bool):
-    async def check_storyboard_detailer_args(request: Request):
+def _generation_check(is_img2img: bool):
+    """txt2img/img2img requests with bad detailer or composition arguments are refused in one sentence before the
+    host starts (a script cannot refuse a generation once it runs)."""
+    async def check_storyboard_args(request: Request):
         try:
             body = await request.json()
         except Exception:
             return  # not JSON: the host's own validation answers
-        problem = detailer_request_error(body, is_img2img)
+        problem = detailer_request_error(body, is_img2img) or composition_hooks.request_error(body)
         if problem:
             raise HTTPException(status_code=422, detail=problem)
-    return check_storyboard_detailer_args
+    return check_storyboard_args

@@ -80,11 +80,21 @@ def unit(pose, model: str, weight: float):
                              pixel_perfect=False, guidance_start=0.0, guidance_end=1.0, control_mode="Balanced")
 
 
-def with_unit(args: tuple, pose, model: str, weight: float) -> tuple:
-    """txt2img script args with `pose`'s unit in the ControlNet script's first slot (the others as they were)."""
+def _enabled(arg) -> bool:
+    """Whether a ControlNet script argument is a unit in use (UI units are objects, API units dicts)."""
+    return bool(arg.get("enabled")) if isinstance(arg, dict) else bool(getattr(arg, "enabled", False))
+
+
+def with_unit(args, pose, model: str, weight: float) -> tuple:
+    """Script args with `pose`'s unit in the ControlNet script's first slot not in use; the user's own enabled
+    units stay as they are."""
     s = script()
     if s is None or s.args_from is None or s.args_to is None or s.args_to <= s.args_from:
         raise ValueError(MISSING)
     out = list(args)
-    out[s.args_from] = unit(pose, model, weight)
+    free = next((i for i in range(s.args_from, min(s.args_to, len(out))) if not _enabled(out[i])), None)
+    if free is None:
+        raise ValueError(f"Every ControlNet unit is in use ({s.args_to - s.args_from}), so the composition's pose "
+                         f"was not added; turn one off, or raise the unit count in ControlNet's settings.")
+    out[free] = unit(pose, model, weight)
     return tuple(out)

@@ -11,6 +11,7 @@ from ..dataset.scan import DatasetError, scan_folder
 from ..training.config import PRESETS, ConfigError, TrainConfig
 from .capabilities import training_unavailable
 from .board_tab import build_board_section
+from .composition_ui import build_compose_section
 from .dataset_tab import build_dataset_section
 from .forms import component
 from .paths import list_models, public_path
@@ -109,6 +110,8 @@ def build_tab():
             build_board_section()
         with gr.Tab("Dataset", elem_id="storyboard_dataset_section"):
             build_dataset_section(train_data_dir=data_dir)
+        with gr.Tab("Compose", elem_id="storyboard_compose_section"):
+            build_compose_section()
     return [(tab, "Storyboard", "storyboard")]
 
 
