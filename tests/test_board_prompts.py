@@ -34,3 +34,25 @@ def test_seed_policies_and_a_scenes_own_seed_wins():
     wrap = plan_board(SCENES, BoardOptions(seed=2**32 - 1, seed_policy="per_panel"))
     assert [p.seed for p in wrap] == [2**32 - 1, 99, 1, 2]
     assert [p.seed for p in plan_board(SCENES, BoardOptions(seed=5), {3: 1234})] == [5, 99, 1234, 5]
+
+
+POSED = parse_scenes("cu | a face | | sitting\nms | a hand | | none\nfs | a road |\n- | a door |\n"
+                     "none | a wall | | none", "lines")
+
+
+def test_a_scenes_pose_wins_over_the_composition_and_panels_without_a_shot_get_none():
+    from lib_storyboard.board.prompts import controlnet_need
+
+    assert [p.pose for p in plan_board(POSED, BoardOptions())] == ["sitting", "none", "none", "none", "none"]
+    assert [p.pose for p in plan_board(POSED, BoardOptions(composition="walking"))] == \
+        ["sitting", "none", "walking", "none", "none"]
+    assert [p.pose for p in plan_board(SCENES, BoardOptions(composition="two"))] == ["two", "two", "none", "two"]
+    # board.json's panels name a pose only where there is one
+    assert [p.as_dict().get("pose") for p in plan_board(POSED, BoardOptions(composition="walking"))] == \
+        ["sitting", None, "walking", None, None]
+    assert "pose" not in plan_board(SCENES, BoardOptions())[0].as_dict()
+    # what needs a ControlNet: the composition, else the first scene with a pose of its own
+    assert controlnet_need(BoardOptions(composition="two"), POSED) == "The composition 'two'"
+    assert controlnet_need(BoardOptions(), POSED) == "Scene 1's pose 'sitting'"
+    assert controlnet_need(BoardOptions(), SCENES) is None
+    assert controlnet_need(BoardOptions(), parse_scenes("cu | a face | | none", "lines")) is None

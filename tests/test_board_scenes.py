@@ -48,7 +48,7 @@ BAD_LINES = """CU | a girl | "hi"
 XL | a tree | "no"
 ms |   | "empty"
 fs | a road | "x" | abc
-cu | a cat | "a" | 5 | extra
+cu | a cat | "a" | 5 | sitting | extra
 just some words
 fs | a dog | "y" | -4
 """
@@ -61,9 +61,10 @@ def test_every_bad_line_gets_its_own_sentence_in_one_go():
     assert errors == [
         "Line 2: unknown shot 'XL'; use cu, ms, fs (or close-up, medium shot, full shot), or none or - for no shot.",
         "Line 3: the description is empty.",
-        "Line 4: the seed 'abc' is not a whole number.",
-        "Line 5: 5 columns, but a line takes at most 4 (shot | description | dialogue | seed); a '|' inside the "
-        "dialogue splits it.",
+        "Line 4: 'abc' after the dialogue is neither a seed (a whole number) nor a pose (standing, sitting, walking, "
+        "two, none).",
+        "Line 5: 6 columns, but a line takes at most 5 (shot | description | dialogue | seed | pose); a '|' inside "
+        "the dialogue splits it.",
         "Line 6: expected shot | description | dialogue, got no '|'.",
         "Line 7: the seed -4 is outside 0 to 4294967295.",
     ]
@@ -77,15 +78,16 @@ def test_every_bad_line_gets_its_own_sentence_in_one_go():
     ('{"scenes": [], "style": 1}', "json", "The scene list object takes prefix, negative and scenes, not 'style'."),
     ('["cu | a girl"]', "json", "Scene 1 must be an object with shot, description and dialogue, not text."),
     ('[{"shot": "cu", "desc": "x"}]', "json",
-     "Scene 1: 'desc' is not a scene field (use shot, description, dialogue, seed, negative)."),
+     "Scene 1: 'desc' is not a scene field (use shot, description, dialogue, seed, negative, pose)."),
     ('[{"shot": "cu", "description": 5}]', "json", "Scene 1: 'description' must be text, not 5."),
     ('[{"shot": "cu", "description": "x", "seed": 1.5}]', "json", "Scene 1: the seed must be a whole number, not 1.5."),
     ("[]", "json", "The scene list has no scenes."),
     ("# only a comment\n\n", "lines", "The scene list has no scenes."),
     ("shot,text\ncu,a girl\n", "csv", "The CSV's header row must name the columns shot, description, dialogue (and "
-     "optionally seed, negative), but it lacks description, dialogue; has unknown columns 'text'."),
+     "optionally seed, negative, pose), but it lacks description, dialogue; has unknown columns 'text'."),
     ("cu,a girl,hi\n", "csv", "The CSV's header row must name the columns shot, description, dialogue (and "
-     "optionally seed, negative), but it lacks shot, description, dialogue; has unknown columns 'cu', 'a girl', 'hi'."),
+     "optionally seed, negative, pose), but it lacks shot, description, dialogue; has unknown columns 'cu', "
+     "'a girl', 'hi'."),
     ("shot,description,dialogue\ncu,a girl,hi,there\n", "csv",
      "Row 2: 4 columns, but the header names 3; quote text that holds a comma."),
     ("shot,description,dialogue\nwide,a girl,hi\n", "csv",
@@ -141,3 +143,127 @@ def test_pasted_text_format_is_recognised_and_a_board_reloads_as_editable_text()
     assert editable_text(with_negative)[1] == "json"
     assert editable_text(parse_scenes("- | the sea | | 7\nms | a man |", "lines")) == \
         ("- | the sea |  | 7\nms | a man |\n", "lines")
+
+
+# -- a scene's own pose -------------------------------------------------------------------------------------------
+POSED_LINES = """MS | she sits down | "Finally." | sitting
+ms | she sits | | 42 | Sitting
+CU | he waves | "Hi!" | WALKING | 7
+fs | they talk | | none
+- | the street |
+fs | two at the stop | | 3 | two
+"""
+
+
+def test_a_scenes_pose_in_each_format(tmp_path):
+    (tmp_path / "p.txt").write_text(POSED_LINES, encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        "shot,description,dialogue,seed,pose\n"
+        'MS,she sits down,"""Finally.""",,sitting\n'
+        "ms,she sits,,42,Sitting\n"
+        'CU,he waves,"""Hi!""",7,WALKING\n'
+        "fs,they talk,,,none\n"
+        "-,the street,,,\n"
+        "fs,two at the stop,,3,two\n", encoding="utf-8")
+    (tmp_path / "p.json").write_text(json.dumps([
+        {"shot": "MS", "description": "she sits down", "dialogue": '"Finally."', "pose": "sitting"},
+        {"shot": "ms", "description": "she sits", "seed": 42, "pose": "Sitting"},
+        {"shot": "CU", "description": "he waves", "dialogue": '"Hi!"', "seed": 7, "pose": "WALKING"},
+        {"shot": "fs", "description": "they talk", "pose": "none"},
+        {"shot": "-", "description": "the street", "pose": None},
+        {"shot": "fs", "description": "two at the stop", "seed": 3, "pose": "two"}]), encoding="utf-8")
+    lists = [read_scenes(str(tmp_path / n)) for n in ("p.txt", "p.csv", "p.json")]
+    assert lists[0].scenes == lists[1].scenes == lists[2].scenes
+    s = lists[0].scenes
+    assert [x.pose for x in s] == ["sitting", "sitting", "walking", "none", "", "two"]
+    assert [x.seed for x in s] == [None, 42, 7, None, None, 3]
+    assert s[0].dialogue == '"Finally."' and s[3].dialogue == ""
+
+
+def test_the_pose_of_a_list_without_poses_stays_out_of_its_dict():
+    scenes = parse_scenes("cu | a face | hi\nfs | a road | | sitting", "lines")
+    assert scenes.as_dict() == {"scenes": [
+        {"shot": "cu", "description": "a face", "dialogue": "hi", "seed": None, "negative": ""},
+        {"shot": "fs", "description": "a road", "dialogue": "", "seed": None, "negative": "", "pose": "sitting"}]}
+
+
+BAD_POSE_LINES = """cu | a face | "hi" | 4 | 5
+ms | a hand | | sitting | walking
+fs | a road | "x" | 1.5
+- | the street | | walking
+none | a door | | none | 3
+cu | a cat | | jumping
+"""
+
+
+def test_bad_pose_and_seed_cells_are_one_sentence_each():
+    with pytest.raises(SceneError) as e:
+        parse_scenes(BAD_POSE_LINES, "lines")
+    assert e.value.errors == [
+        "Line 1: two seeds ('4' and '5'); a line takes at most one seed and one pose.",
+        "Line 2: two poses ('sitting' and 'walking'); a line takes at most one seed and one pose.",
+        "Line 3: '1.5' after the dialogue is neither a seed (a whole number) nor a pose (standing, sitting, walking, "
+        "two, none).",
+        "Line 4: the pose 'walking' needs a shot (cu, ms or fs) to frame it; give the scene a shot or leave its pose "
+        "empty.",
+        "Line 6: 'jumping' after the dialogue is neither a seed (a whole number) nor a pose (standing, sitting, "
+        "walking, two, none).",
+    ]
+
+
+@pytest.mark.parametrize("text, fmt, sentence", [
+    ('[{"shot": "cu", "description": "x", "pose": "jumping"}]', "json",
+     "Scene 1: unknown pose 'jumping'; use standing, sitting, walking, two, or none for no pose."),
+    ('[{"shot": "cu", "description": "x", "pose": 2}]', "json", "Scene 1: 'pose' must be text, not 2."),
+    ('[{"shot": null, "description": "x", "pose": "Two"}]', "json",
+     "Scene 1: the pose 'two' needs a shot (cu, ms or fs) to frame it; give the scene a shot or leave its pose empty."),
+    ("shot,description,dialogue,pose\ncu,a face,,lying\n", "csv",
+     "Row 2: unknown pose 'lying'; use standing, sitting, walking, two, or none for no pose."),
+    ("shot,description,dialogue,pose\n-,a door,,standing\n", "csv",
+     "Row 2: the pose 'standing' needs a shot (cu, ms or fs) to frame it; give the scene a shot or leave its pose "
+     "empty."),
+])
+def test_bad_poses_are_one_sentence(text, fmt, sentence):
+    with pytest.raises(SceneError) as e:
+        parse_scenes(text, fmt)
+    assert e.value.errors == [sentence]
+
+
+def test_poses_survive_editable_text_and_board_json(tmp_path):
+    from lib_storyboard import shots
+    from lib_storyboard.board.scenes import editable_text
+    from lib_storyboard.board.writer import load_board, write_board
+    from lib_storyboard.toyworld.sketches import draw_panel
+
+    scenes = parse_scenes(POSED_LINES, "lines")
+    text, fmt = editable_text(scenes)
+    assert fmt == "lines" and text.splitlines()[:4] == [
+        'ms | she sits down | "Finally." | sitting', "ms | she sits |  | 42 | sitting",
+        'cu | he waves | "Hi!" | 7 | walking', "fs | they talk |  | none"]
+    assert parse_scenes(text, fmt) == scenes
+    with_negative = parse_scenes('[{"shot": "fs", "description": "a road", "negative": "cars", "pose": "two"}]', "json")
+    text, fmt = editable_text(with_negative)
+    assert fmt == "json" and parse_scenes(text, fmt) == with_negative
+
+    poses = []
+
+    def sketch(prompt, negative, seed, width, height, pose="none"):
+        poses.append(pose)
+        found = shots.find_triggers(prompt)
+        return draw_panel(seed, found[0].key if found else "fs", width).image
+
+    options = BoardOptions(width=64, height=64, composition="standing")
+    files = write_board(str(tmp_path), "posed", scenes, options, sketch)
+    assert poses == ["sitting", "sitting", "walking", "none", "none", "two"]   # each panel drawn in its own pose
+    board = load_board(files.folder)
+    assert board.scenes == scenes and [p.pose for p in board.plans()] == poses
+    data = json.load(open(files.json, encoding="utf-8"))
+    assert [s.get("pose") for s in data["scene_list"]["scenes"]] == ["sitting", "sitting", "walking", "none", None,
+                                                                     "two"]
+    assert [p.get("pose") for p in data["panels"]] == ["sitting", "sitting", "walking", None, None, "two"]
+
+    # A board without poses writes the board.json it always did: no pose in its scenes or panels, and it reloads.
+    plain = write_board(str(tmp_path), "plain", parse_scenes(LINES, "lines"), BoardOptions(width=64, height=64), sketch)
+    data = json.load(open(plain.json, encoding="utf-8"))
+    assert not any("pose" in d for d in data["scene_list"]["scenes"] + data["panels"])
+    assert [s.pose for s in load_board(plain.folder).scenes.scenes] == [""] * 5

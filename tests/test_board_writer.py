@@ -22,7 +22,7 @@ OPTS = BoardOptions(title="Rain day", seed=3, seed_policy="per_panel", width=64,
 MODEL = {"checkpoint": "toybase", "storyboard": "demo", "sampler": "DDIM"}
 
 
-def sketch(prompt, negative, seed, width, height):
+def sketch(prompt, negative, seed, width, height, pose="none"):
     found = shots.find_triggers(prompt)
     return draw_panel(seed, found[0].key if found else "fs", width).image
 
@@ -91,10 +91,10 @@ def test_a_new_board_never_reuses_a_folder(tmp_path):
 
 
 def test_a_failed_drawing_leaves_no_folder(tmp_path):
-    def fails_at_third(prompt, negative, seed, width, height):
+    def fails_at_third(prompt, negative, seed, width, height, pose="none"):
         if "the empty street" in prompt:
             raise RuntimeError("out of memory")
-        return sketch(prompt, negative, seed, width, height)
+        return sketch(prompt, negative, seed, width, height, pose)
 
     with pytest.raises(RuntimeError):
         write_board(str(tmp_path / "out"), "x", SCENES, OPTS, fails_at_third, MODEL)
@@ -104,9 +104,9 @@ def test_a_failed_drawing_leaves_no_folder(tmp_path):
 def test_a_stopped_board_keeps_its_finished_panels_and_redraws_the_rest_with_their_planned_seeds(tmp_path):
     drawn = []
 
-    def counting(*args):
+    def counting(*args, **kw):
         drawn.append(args[2])
-        image = sketch(*args)
+        image = sketch(*args, **kw)
         image.info["parameters"] = f"host infotext, Seed: {args[2]}"   # a drawer that knows its own parameters
         return image
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 from PIL import ImageChops
 
-from lib_storyboard.board.draw import diffusers_drawer
+from lib_storyboard.board.draw import diffusers_drawer, draw_panels
 from lib_storyboard.board.options import BoardOptions
+from lib_storyboard.board.prompts import plan_board
+from lib_storyboard.board.scenes import parse_scenes
 from lib_storyboard.cli import main
 from lib_storyboard.composition import COMPOSITIONS
 from lib_storyboard.composition.controlnet_diffusers import controlnet_like, load_controlnet
@@ -39,11 +41,14 @@ def _perturbed(unet, seed=0):
     return net
 
 
-def _draw(adapter, composition, prompt=CU, controlnet=None, weight=1.0):
-    opts = BoardOptions.from_dict({"width": 64, "height": 64, "cfg": 2.0, "steps": 4, "composition": composition,
+def _options(composition, weight=1.0):
+    return BoardOptions.from_dict({"width": 64, "height": 64, "cfg": 2.0, "steps": 4, "composition": composition,
                                    "composition_weight": weight})
-    with diffusers_drawer(adapter, opts, None, controlnet) as draw:
-        return draw(prompt, "", 3, 64, 64)
+
+
+def _draw(adapter, composition, prompt=CU, controlnet=None, weight=1.0):
+    with diffusers_drawer(adapter, _options(composition, weight), None, controlnet) as draw:
+        return draw(prompt, "", 3, 64, 64, pose=composition)
 
 
 def _differs(a, b) -> bool:
@@ -74,6 +79,27 @@ def test_zero_output_controlnet_gives_the_plain_panel_and_a_trained_one_changes_
 def test_composition_without_a_controlnet_is_one_sentence(adapter):
     with pytest.raises(ValueError, match=r"^The composition 'sitting' needs an openpose ControlNet"):
         _draw(adapter, "sitting")
+    scenes = parse_scenes("cu | a face |\nms | a hand | | walking", "lines")
+    with pytest.raises(ValueError, match=r"^Scene 2's pose 'walking' needs an openpose ControlNet"):
+        with diffusers_drawer(adapter, _options("none"), None, None, scenes):
+            pass
+
+
+def test_a_scenes_own_pose_overrides_the_boards_composition(adapter):
+    """On a board composed 'standing': the scene posed 'none' is the plain panel to the bit, the scene posed 'two'
+    differs from the board's standing panel, and a scene without a pose of its own is that standing panel."""
+    net = _perturbed(adapter.unet)
+    scenes = parse_scenes("cu | a sketch of a person in a street | | 3 | none\n"
+                          "cu | a sketch of a person in a street | | 3 | two\n"
+                          "cu | a sketch of a person in a street | | 3", "lines")
+    options = _options("standing")
+    plans = plan_board(scenes, options)
+    assert [p.pose for p in plans] == ["none", "two", "standing"] and len({p.prompt for p in plans}) == 1
+    with diffusers_drawer(adapter, options, None, net, scenes) as draw:
+        unposed, two, standing = draw_panels(plans, options, draw)
+    assert not _differs(unposed, _draw(adapter, "none"))
+    assert not _differs(standing, _draw(adapter, "standing", controlnet=net))
+    assert _differs(two, standing) and _differs(standing, unposed)
 
 
 def test_board_command_with_a_controlnet_file(adapter, tmp_path, capsys):
@@ -109,6 +135,11 @@ def test_board_command_with_a_controlnet_file(adapter, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == ("error: The composition 'two' needs an openpose ControlNet: pass --controlnet with an SD1.5 "
                    "ControlNet .safetensors.\n")
+    posed = tmp_path / "posed.txt"
+    posed.write_text("CU | a person in a street |\nFS | a person by a door | | sitting\n", encoding="utf-8")
+    assert main(["board", "--scenes", str(posed), "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == ("error: Scene 2's pose 'sitting' needs an openpose ControlNet: pass "
+                                       "--controlnet with an SD1.5 ControlNet .safetensors.\n")
     other = str(tmp_path / "other.safetensors")
     from diffusers import UNet2DConditionModel
     small = UNet2DConditionModel(sample_size=8, block_out_channels=(32, 64), layers_per_block=1,

@@ -277,7 +277,8 @@ BOARD = {"scenes": "cu | a face |", "width": 64, "height": 64, "steps": 2, "samp
 BOARD_REFUSALS = [
     ("no scene list", {**BOARD, "scenes": "  "}, "scenes", ["scene list is empty"]),
     ("unknown shot", {**BOARD, "scenes": "cu | a face |\nzz | a hand |"}, "scenes", ["Line 2", "unknown shot", "zz"]),
-    ("too many columns", {**BOARD, "scenes": "cu | a | b | 1 | c"}, "scenes", ["Line 1", "5 columns"]),
+    ("too many columns", {**BOARD, "scenes": "cu | a | b | 1 | two | c"}, "scenes", ["Line 1", "6 columns"]),
+    ("neither seed nor pose", {**BOARD, "scenes": "cu | a | b | jumping"}, "scenes", ["Line 1", "jumping", "pose"]),
     ("empty description", {**BOARD, "scenes": "ms |  | hello"}, "scenes", ["Line 1", "description is empty"]),
     ("seed out of range", {**BOARD, "scenes": "cu | a face | | 99999999999"}, "scenes", ["Line 1", "seed"]),
     ("CSV without a dialogue column", {**BOARD, "scenes": "shot,description\ncu,a face\n"}, "scenes",
@@ -299,6 +300,8 @@ BOARD_REFUSALS = [
     ("a JSON list body", [BOARD], None, ["request body", "JSON object"]),
     ("composition without sd-webui-controlnet", {**BOARD, "composition": "standing"}, "composition",
      ["install sd-webui-controlnet", "openpose"]),
+    ("a scene's pose without sd-webui-controlnet", {**BOARD, "scenes": "cu | a face |\nms | a hand | | sitting"},
+     "scenes", ["Composition sends each panel's pose", "install sd-webui-controlnet", "openpose"]),
 ]
 
 

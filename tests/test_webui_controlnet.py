@@ -158,6 +158,18 @@ def test_another_pose_changes_the_panel_again_and_redraw_keeps_it(host):
     assert np.array_equal(np.asarray(a), np.asarray(again))
 
 
+def test_a_scenes_own_pose_on_a_board_without_a_composition(host):
+    plain, _ = draw(host, scenes="fs | a girl stands in the rain |")
+    posed, _ = draw(host, scenes="fs | a girl stands in the rain | | sitting")
+    a, b = panel(host, plain, 1), panel(host, posed, 1)
+    assert not np.array_equal(np.asarray(a), np.asarray(b)), "the scene's pose did not change the panel"
+    assert 'ControlNet 0: "Module: none, Model: control_sd15_openpose_random' in b.info["parameters"], b.info
+    assert "ControlNet" not in a.info["parameters"], a.info["parameters"]
+    st, board = host.get(f"/storyboard/v1/boards/{posed}")
+    assert st == 200 and board["options"]["composition"] == "none" and board["panels"][0]["pose"] == "sitting"
+    assert board["model"]["host"]["controlnet_model"].startswith("control_sd15_openpose_random")
+
+
 def test_an_unknown_controlnet_model_is_refused_in_one_sentence(host):
     st, body = host.post("/storyboard/v1/board", {**BOARD, "composition": "walking", "controlnet_model": "ghost"})
     assert st == 422, (st, body)

@@ -1,4 +1,4 @@
-"""A scene list: CSV, JSON or plain `shot | description | dialogue [| seed]` lines → validated scenes.
+"""A scene list: CSV, JSON or plain `shot | description | dialogue [| seed] [| pose]` lines → validated scenes.
 
 Every bad row is reported (one sentence each, naming its line, row or scene number) before anything is drawn, so
 a user fixes the whole list in one go instead of one error per run.
@@ -9,16 +9,22 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 
 from .. import shots
+from ..composition.poses import POSES
 
 MAX_SCENES = 100            # a board, not a film: more panels than this is almost surely a wrong file
 MAX_TEXT = 2000             # characters in one description, dialogue or negative
 SEED_MAX = 2**32 - 1
 NO_SHOT = {"", "-", "—", "none", "no shot"}
-FIELDS = ("shot", "description", "dialogue", "seed", "negative")
+FIELDS = ("shot", "description", "dialogue", "seed", "negative", "pose")
 SHOT_HELP = "use cu, ms, fs (or close-up, medium shot, full shot), or none or - for no shot"
+NO_POSE = "none"            # a scene's pose "none": this panel gets no pose even on a composed board
+POSE_NAMES = tuple(POSES) + (NO_POSE,)
+POSE_HELP = f"use {', '.join(POSES)}, or {NO_POSE} for no pose"
+_WHOLE = re.compile(r"[+-]?\d+")   # a lines cell that reads as a seed (its range is checked with the other seeds)
 
 
 class SceneError(ValueError):
@@ -37,10 +43,13 @@ class Scene:
     dialogue: str = ""
     seed: int | None = None     # this scene's own seed, which wins over the board's seed policy
     negative: str = ""
+    pose: str = ""              # "" the board's composition, "none" no pose, else one of composition.POSES
 
     def as_dict(self) -> dict:
         d = asdict(self)
         del d["number"]
+        if not self.pose:       # scene lists and board.json files without poses stay as they were
+            del d["pose"]
         return d
 
 
@@ -110,7 +119,8 @@ def editable_text(scene_list: SceneList) -> tuple[str, str]:
         return json.dumps(scene_list.as_dict(), ensure_ascii=False, indent=1), "json"
     rows = []
     for s in scene_list.scenes:
-        cells = [s.shot or "-", s.description, s.dialogue] + ([str(s.seed)] if s.seed is not None else [])
+        cells = [s.shot or "-", s.description, s.dialogue] + ([str(s.seed)] if s.seed is not None else []) + \
+            ([s.pose] if s.pose else [])
         rows.append(" | ".join(cells).rstrip())
     return "\n".join(rows) + "\n", "lines"
 
@@ -129,7 +139,7 @@ def shot_key(value: str) -> str | None:
 def _scene(number: int, where: str, raw: dict, errors: list[str]) -> Scene | None:
     bad = len(errors)
     values = {}
-    for key in ("shot", "description", "dialogue", "negative"):
+    for key in ("shot", "description", "dialogue", "negative", "pose"):
         v = raw.get(key)
         if v is None:
             v = ""
@@ -139,16 +149,25 @@ def _scene(number: int, where: str, raw: dict, errors: list[str]) -> Scene | Non
         values[key] = v.strip()
         if len(values[key]) > MAX_TEXT:
             errors.append(f"{where}: the {key} is longer than {MAX_TEXT} characters.")
+    shot, shot_ok = None, True
     try:
         shot = shot_key(values.get("shot", ""))
     except ValueError:
+        shot_ok = False
         errors.append(f"{where}: unknown shot {values['shot']!r}; {SHOT_HELP}.")
     if "description" in values and not values["description"]:
         errors.append(f"{where}: the description is empty.")
     seed = _seed(raw.get("seed"), where, errors)
+    pose = values.get("pose", "").lower()
+    if pose and pose not in POSE_NAMES:
+        errors.append(f"{where}: unknown pose {values['pose']!r}; {POSE_HELP}.")
+    elif pose and pose != NO_POSE and shot is None and shot_ok:
+        # the pose image is framed as the panel's shot, so a panel without one has nothing to frame it by
+        errors.append(f"{where}: the pose {pose!r} needs a shot (cu, ms or fs) to frame it; give the scene a "
+                      f"shot or leave its pose empty.")
     if len(errors) > bad:
         return None
-    return Scene(number, shot, values["description"], values["dialogue"], seed, values["negative"])
+    return Scene(number, shot, values["description"], values["dialogue"], seed, values["negative"], pose)
 
 
 def _seed(v, where: str, errors: list[str]) -> int | None:
@@ -174,14 +193,31 @@ def _parse_lines(text: str, errors: list[str]):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) > 4:
-            rows.append((f"Line {i}", f"Line {i}: {len(parts)} columns, but a line takes at most 4 "
-                         "(shot | description | dialogue | seed); a '|' inside the dialogue splits it."))
+        if len(parts) > 5:
+            rows.append((f"Line {i}", f"Line {i}: {len(parts)} columns, but a line takes at most 5 "
+                         "(shot | description | dialogue | seed | pose); a '|' inside the dialogue splits it."))
         elif len(parts) < 2:
             rows.append((f"Line {i}", f"Line {i}: expected shot | description | dialogue, got no '|'."))
         else:
-            rows.append((f"Line {i}", dict(zip(("shot", "description", "dialogue", "seed"), parts))))
+            rows.append((f"Line {i}", _line_cells(i, parts)))
     return rows, {}
+
+
+def _line_cells(i: int, parts: list[str]) -> dict | str:
+    """A line's cells by field, or the sentence saying what is wrong. After the dialogue come a seed and a pose, in
+    either order, so a line can give a pose without a seed; a whole number is the seed, a pose name the pose."""
+    raw = dict(zip(("shot", "description", "dialogue"), parts))
+    for cell in parts[3:]:
+        if not cell:
+            continue
+        key = "seed" if _WHOLE.fullmatch(cell) else "pose" if cell.lower() in POSE_NAMES else None
+        if key is None:
+            return (f"Line {i}: {cell!r} after the dialogue is neither a seed (a whole number) nor a pose "
+                    f"({', '.join(POSE_NAMES)}).")
+        if key in raw:
+            return f"Line {i}: two {key}s ({raw[key]!r} and {cell!r}); a line takes at most one seed and one pose."
+        raw[key] = cell
+    return raw
 
 
 def _parse_csv(text: str, errors: list[str]):
@@ -201,7 +237,7 @@ def _parse_csv(text: str, errors: list[str]):
         what = (f"lacks {', '.join(missing)}" if missing else "") + ("; " if missing and unknown else "") + \
                (f"has unknown columns {', '.join(map(repr, unknown))}" if unknown else "")
         errors.append(f"The CSV's header row must name the columns shot, description, dialogue (and optionally seed, "
-                      f"negative), but it {what}.")
+                      f"negative, pose), but it {what}.")
         return [], {}
     rows = []
     for n, r in enumerate(table[1:], 2):

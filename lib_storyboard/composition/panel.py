@@ -1,5 +1,6 @@
-"""Which pose image a board panel gets: the board's composition, framed as the panel's shot (read off its trigger,
-as the host drawer reads it for the style LoRA). A panel without a shot, or a board without a composition, gets none."""
+"""Which pose image a board panel gets: its pose (the scene's own, else the board's composition), framed as the
+panel's shot (read off its trigger, as the host drawer reads it for the style LoRA). A panel without a shot, or with
+the pose "none", gets none."""
 from __future__ import annotations
 
 from PIL import Image
@@ -8,8 +9,8 @@ from .. import shots
 from .framing import pose_image
 
 
-def panel_pose(composition: str, prompt: str, width: int, height: int) -> Image.Image | None:
+def panel_pose(pose: str, prompt: str, width: int, height: int) -> Image.Image | None:
     found = shots.find_triggers(prompt)
-    if composition in ("", "none") or not found:
+    if pose in ("", "none") or not found:
         return None
-    return pose_image(composition, found[0].key, width, height)
+    return pose_image(pose, found[0].key, width, height)

@@ -12,6 +12,7 @@ from modules import processing, scripts, sd_models, sd_samplers, sd_schedulers, 
 
 from .. import shots
 from ..board.options import BoardOptions
+from ..board.prompts import controlnet_need
 from ..composition.panel import panel_pose
 from ..board.scenes import SEED_MAX, SceneError, SceneList, guess_format, parse_scenes
 from ..board.writer import load_board, redraw_panel, write_board
@@ -38,7 +39,7 @@ class BoardRequest:
     scenes: SceneList
     options: BoardOptions
     host: dict = field(default_factory=dict)   # sampler_name, scheduler, storyboard_model, alwayson_scripts,
-    # controlnet_model (with a composition)
+    # controlnet_model (with a composition or scenes with a pose)
     warnings: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -133,15 +134,16 @@ def _host_fields(body: dict, errors: dict, warnings: list, prompts: list[str]) -
     return {"sampler_name": sampler, "scheduler": scheduler, "storyboard_model": model, "alwayson_scripts": alwayson}
 
 
-def _controlnet_field(name, options: BoardOptions | None, errors: dict) -> str | None:
-    """The ControlNet model a composition uses (the extension's listed name), or None without a composition."""
+def _controlnet_field(name, options: BoardOptions | None, scene_list: SceneList | None, errors: dict) -> str | None:
+    """The ControlNet model the poses use (the extension's listed name), or None when no panel gets a pose (neither a
+    composition nor a scene with a pose of its own)."""
     if name not in (None, "") and not isinstance(name, str):
         errors["controlnet_model"] = "controlnet_model must be the name of a ControlNet model."
         return None
-    if options is None or options.composition == "none":
+    if options is None or not controlnet_need(options, scene_list):
         return None
     if not controlnet_bridge.available():   # not silently ignored
-        errors["composition"] = controlnet_bridge.MISSING
+        errors["composition" if options.composition != "none" else "scenes"] = controlnet_bridge.MISSING
         return None
     if not name:
         chosen = controlnet_bridge.default_model()
@@ -194,7 +196,7 @@ def validate_board_request(body) -> BoardRequest:
     warnings: list[str] = []
     prompts = [s.description for s in scene_list.scenes] if scene_list else []
     host = _host_fields(body, errors, warnings, prompts)
-    cn_model = _controlnet_field(body.get("controlnet_model"), options, errors)
+    cn_model = _controlnet_field(body.get("controlnet_model"), options, scene_list, errors)
     if cn_model:
         host["controlnet_model"] = cn_model
     if errors:
@@ -241,18 +243,19 @@ def _script_args(host: dict) -> tuple:
     return tuple(args)
 
 
-def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None):
+def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None, scenes: SceneList | None = None):
     """A DrawPanel over the host's txt2img processing; the image carries the host's infotext. A panel without a
     shot (an insert, an establishing shot) gets the storyboard model's style LoRA as a plain LoRA tag, so every
     panel of the board is in the trained style; the triggers add it to the others. `untrained` (stem → vectors):
-    the triggers draw with these vectors and no LoRA instead (validation's chance level)."""
+    the triggers draw with these vectors and no LoRA instead (validation's chance level). `scenes`: the board's
+    scene list, whose own poses need the ControlNet as a composition does."""
     args = _script_args(host)
     opts = shared.opts
-    composition = options.composition != "none"
-    if composition and not controlnet_bridge.available():   # a redraw of a composed board where it is gone
+    posed = controlnet_need(options, scenes) is not None
+    if posed and not controlnet_bridge.available():   # a redraw of a posed board where it is gone
         raise ValueError(controlnet_bridge.MISSING)
-    cn_model = host.get("controlnet_model") or (controlnet_bridge.default_model() if composition else None)
-    if composition:
+    cn_model = host.get("controlnet_model") or (controlnet_bridge.default_model() if posed else None)
+    if posed:
         if cn_model is None or controlnet_bridge.resolve_model(cn_model) is None:
             raise ValueError(f"The ControlNet model {cn_model or 'for the composition'} is not installed; put an "
                              f"openpose model in models/ControlNet.")
@@ -261,7 +264,7 @@ def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None
     # host["style_lora"] False: no style LoRA on panels without a trigger (validation's chance level)
     style = host.get("style_lora", True) and settings.get(settings.OPT_APPLY_LORA, True) and model is not None
 
-    def draw(prompt, negative, seed, width, height):
+    def draw(prompt, negative, seed, width, height, pose="none"):
         if style and not shots.find_triggers(prompt):
             prompt = triggers.add_lora_tag(prompt, model.name, float(settings.get(settings.OPT_LORA_WEIGHT, 1.0)))
         p = processing.StableDiffusionProcessingTxt2Img(
@@ -275,9 +278,12 @@ def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None
         p.is_api = True   # as the host's API: the UI-only setup scripts (seed, sampler widgets) leave p alone
         p.scripts = scripts.scripts_txt2img
         # the panel's pose (framed as its shot, read off its trigger) in the ControlNet's first unit
-        pose = panel_pose(options.composition, prompt, width, height) if composition else None
-        p.script_args = args if pose is None else controlnet_bridge.with_unit(
-            args, pose, cn_model, options.composition_weight)
+        hint = panel_pose(pose, prompt, width, height)
+        if hint is not None and not posed:   # a caller that did not pass the board's scenes, so nothing was resolved
+            raise ValueError(f"The pose {pose!r} needs a ControlNet model, and this drawer was made for panels "
+                             f"without poses.")
+        p.script_args = args if hint is None else controlnet_bridge.with_unit(
+            args, hint, cn_model, options.composition_weight)
         if untrained is not None:
             p._storyboard_untrained = untrained
         with closing(p):
@@ -322,7 +328,8 @@ def run_board(job: Job, take_lock: bool) -> None:
             job.step = done
             job.message = f"Drew panel {done} of {n}."
 
-        files = write_board(boards_dir(), "board", req.scenes, req.options, host_drawer(req.options, req.host),
+        draw = host_drawer(req.options, req.host, scenes=req.scenes)
+        files = write_board(boards_dir(), "board", req.scenes, req.options, draw,
                             _model_info(req.host), on_panel=on_panel, should_stop=lambda: _stopped(job))
         if files is None:
             job.message = "Stopped before the first panel was finished; nothing was written."
@@ -351,7 +358,7 @@ def run_redraw(job: Job, take_lock: bool) -> None:
         if board.model.get("checkpoint_hash") and loaded and loaded != board.model["checkpoint_hash"]:
             warnings.append(f"Panel {req.panel} was redrawn with the loaded checkpoint ({loaded}); the board was "
                             f"drawn with {board.model.get('checkpoint')} ({board.model['checkpoint_hash']}).")
-        files = redraw_panel(folder, req.panel, host_drawer(board.options, host), req.seed,
+        files = redraw_panel(folder, req.panel, host_drawer(board.options, host, scenes=board.scenes), req.seed,
                              should_stop=lambda: _stopped(job))
         if files is None:
             job.message = "Interrupted; the panel was not redrawn and the board is as it was."

@@ -65,7 +65,7 @@ def request_from_ui(scenes, fmt, sampler, model, detailer, cn_model, *values) ->
     body = {"scenes": scenes or "", "format": fmt, "sampler_name": sampler, "storyboard_model": model,
             "detailer": bool(detailer)}
     body.update(zip(KNOBS + COMPOSITION, values))
-    if body.get("composition", "none") != "none" and cn_model:
+    if cn_model:   # used when the composition or a scene's own pose needs it, ignored otherwise
         body["controlnet_model"] = cn_model
     return body
 
@@ -133,10 +133,12 @@ def build_board_section():
     dummy = gr.Label(visible=False)
     with gr.Row():
         with gr.Column(scale=3):
-            gr.HTML("<p>One scene a line: <code>shot | description | dialogue [| seed]</code>, where the shot is "
-                    "cu, ms, fs or - (inserts, establishing shots); or a CSV with the columns shot, description, "
-                    "dialogue (seed, negative), or JSON. Each panel is drawn by txt2img with the shot's trigger, "
-                    "so the storyboard model and the always-on scripts apply.</p>")
+            gr.HTML("<p>One scene a line: <code>shot | description | dialogue [| seed] [| pose]</code>, where the "
+                    "shot is cu, ms, fs or - (inserts, establishing shots) and the pose (standing, sitting, walking, "
+                    "two, or none; needs sd-webui-controlnet) overrides the board's composition for that panel; or "
+                    "a CSV with the columns shot, description, dialogue (seed, negative, pose), or JSON. Each panel "
+                    "is drawn by txt2img with the shot's trigger, so the storyboard model and the always-on scripts "
+                    "apply.</p>")
             scenes = gr.Textbox(label="Scene list", lines=8, placeholder=EXAMPLE, elem_id="storyboard_board_scenes")
             with gr.Row():
                 upload = gr.UploadButton("Load a scene list file", file_types=[".csv", ".json", ".txt"],
