@@ -301,7 +301,7 @@ BOARD_REFUSALS = [
     ("composition without sd-webui-controlnet", {**BOARD, "composition": "standing"}, "composition",
      ["install sd-webui-controlnet", "openpose"]),
     ("a scene's pose without sd-webui-controlnet", {**BOARD, "scenes": "cu | a face |\nms | a hand | | sitting"},
-     "scenes", ["Composition sends each panel's pose", "install sd-webui-controlnet", "openpose"]),
+     "scenes", ["Composition sends a pose to ControlNet", "install sd-webui-controlnet", "openpose"]),
 ]
 
 
@@ -346,6 +346,25 @@ def test_bad_detailer_args(host, unchanged, route, args, mentions):
     st, r = host.post(f"/sdapi/v1/{route}", body)
     assert st == 422, (st, r)
     one_sentence(r["detail"], host, "Storyboard detailer", *mentions)
+
+
+COMPOSITION = [
+    ("a pose without sd-webui-controlnet", ["sitting"], ["install sd-webui-controlnet"]),
+    ("an unknown pose", ["dancing"], ["composition must be one of", "'dancing'"]),
+    ("a weight out of range", ["none", 3], ["composition_weight", "from 0 to 2"]),
+    ("reference without an image", ["reference"], ["'reference' needs a pose image"]),
+    ("a pose image that is not an image", ["reference", 1.0, None, "bm90IGFuIGltYWdl"], ["not a base64-encoded PNG"]),
+]
+
+
+@pytest.mark.parametrize("args, mentions", [c[1:] for c in COMPOSITION], ids=[c[0] for c in COMPOSITION])
+def test_bad_composition_args(host, unchanged, args, mentions):
+    """txt2img's Storyboard triggers arguments after the model: composition, weight, ControlNet model, pose image.
+    This host has no sd-webui-controlnet, so any real pose is refused."""
+    body = {**PROBE, "alwayson_scripts": {"Storyboard triggers": {"args": [None, *args]}}}
+    st, r = host.post("/sdapi/v1/txt2img", body)
+    assert st == 422, (st, r)
+    one_sentence(r["detail"], host, *mentions)
 
 
 # -- refused by the job: it fails with one sentence and writes nothing ------------------------------------------

@@ -11,6 +11,7 @@ PINNED from GitHub.
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -176,3 +177,105 @@ def test_an_unknown_controlnet_model_is_refused_in_one_sentence(host):
     text = body["error"]
     assert "ghost" in text and "control_sd15_openpose_random" in text and text.endswith("."), text
     assert [d["loc"][-1] for d in body["detail"]] == ["controlnet_model"], body
+
+
+# -- txt2img: the Storyboard triggers accordion's composition --------------------------------------------------------
+TXT2IMG = {"prompt": "<fs_trg> a girl stands in the rain", "steps": 4, "cfg_scale": 5.0, "width": 64, "height": 64,
+           "seed": 11, "sampler_name": "Euler"}
+
+
+def txt2img(host, *composition, **extra) -> tuple[Image.Image, str]:
+    """One txt2img image and its infotext; `composition`: the triggers script's arguments after its model."""
+    body = {**TXT2IMG, **extra}
+    if composition:
+        body["alwayson_scripts"] = {"Storyboard triggers": {"args": [None, *composition]}}
+    st, r = host.post("/sdapi/v1/txt2img", body)
+    assert st == 200, (st, r)
+    return Image.open(io.BytesIO(base64.b64decode(r["images"][0]))).convert("RGB"), json.loads(r["info"])["infotexts"][0]
+
+
+def _png64(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_txt2img_composition_is_framed_as_the_prompts_shot(host):
+    plain, plain_text = txt2img(host)
+    posed, text = txt2img(host, "sitting", 1.25)
+    assert not np.array_equal(np.asarray(plain), np.asarray(posed)), "the pose did not change the image"
+    assert "Storyboard composition: sitting" in text and "Storyboard composition weight: 1.25" in text, text
+    assert 'ControlNet 0: "Module: none, Model: control_sd15_openpose_random' in text, text
+    assert "ControlNet" not in plain_text and "Storyboard composition" not in plain_text, plain_text
+    # the same pose under another shot's trigger is framed otherwise: another picture
+    close, _ = txt2img(host, "sitting", 1.25, prompt="<cu_trg> a girl stands in the rain")
+    close_plain, _ = txt2img(host, prompt="<cu_trg> a girl stands in the rain")
+    assert not np.array_equal(np.asarray(close), np.asarray(close_plain))
+    # no trigger, no framing: the image is drawn as without a composition
+    bare, bare_text = txt2img(host, "sitting", prompt="a girl stands in the rain")
+    bare_plain, _ = txt2img(host, prompt="a girl stands in the rain")
+    assert np.array_equal(np.asarray(bare), np.asarray(bare_plain)) and "ControlNet" not in bare_text, bare_text
+
+
+def test_txt2img_reference_pose_and_the_users_own_unit(host):
+    from lib_storyboard.composition import pose_image
+
+    ref = _png64(pose_image("two", "fs", 64, 64))
+    plain, _ = txt2img(host)
+    posed, text = txt2img(host, "reference", 1.0, "control_sd15_openpose_random", ref)
+    assert not np.array_equal(np.asarray(plain), np.asarray(posed))
+    assert "Storyboard composition: reference" in text and "ControlNet 0:" in text, text
+    # A unit the user enabled keeps the first slot; the composition takes the next free one.
+    own = {"enabled": True, "module": "none", "model": "control_sd15_openpose_random", "weight": 0.5, "image": ref}
+    body = {**TXT2IMG, "alwayson_scripts": {"Storyboard triggers": {"args": [None, "standing"]},
+                                            "ControlNet": {"args": [own]}}}
+    st, r = host.post("/sdapi/v1/txt2img", body)
+    assert st == 200, (st, r)
+    text = json.loads(r["info"])["infotexts"][0]
+    assert "Weight: 0.5" in text.split("ControlNet 0:")[1].split("ControlNet 1:")[0], text
+    assert "ControlNet 1:" in text and "Storyboard composition: standing" in text, text
+
+
+def test_txt2img_composition_with_an_unknown_model_is_refused(host):
+    body = {**TXT2IMG, "alwayson_scripts": {"Storyboard triggers": {"args": [None, "walking", 1.0, "ghost"]}}}
+    st, r = host.post("/sdapi/v1/txt2img", body)
+    assert st == 422, (st, r)
+    assert "'ghost' is not a ControlNet model" in r["detail"] and "control_sd15_openpose_random" in r["detail"], r
+
+
+def test_compose_sends_a_pose_to_txt2img_which_draws_with_it(host, tmp_path):
+    """As a user: Storyboard → Compose → pose "two" → Send to txt2img; txt2img's accordion now holds the pose, and
+    Generate with a full-shot trigger draws through ControlNet (the infotext under the image says so)."""
+    from browser_driver import TOP_TABS, Browser, browser_missing
+
+    missing = browser_missing()
+    if missing:
+        pytest.skip(f"the browser step needs {missing}; .ci/run installs them")
+    browser = Browser(str(tmp_path))
+    try:
+        tab, chosen = browser.run(
+            {"do": "goto", "url": host.url, "ready": TOP_TABS},
+            {"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
+            {"do": "click", "sel": "#storyboard_sections > .tab-nav button", "hasText": "Compose"},
+            {"do": "click", "sel": "#storyboard_compose_pose input"},
+            {"do": "click", "sel": "#storyboard_compose_pose li", "hasText": "two"},
+            {"do": "click", "sel": "#storyboard_compose_make"},
+            {"do": "wait", "sel": "#storyboard_compose_status .prose", "match": "framed"},
+            {"do": "click", "sel": "#storyboard_compose_send"},
+            {"do": "visible", "sel": "#txt2img_prompt"},
+            {"do": "wait", "sel": "#script_txt2img_storyboard_triggers_composition input", "value": True,
+             "match": "^two$"})[-2:]
+        assert tab and chosen == "two", (tab, chosen)
+        info = browser.run(
+            {"do": "fill", "sel": "#txt2img_prompt textarea", "value": "<fs_trg> two friends in the rain"},
+            {"do": "number", "sel": "#txt2img_steps", "value": 4},
+            {"do": "number", "sel": "#txt2img_width", "value": 64},
+            {"do": "number", "sel": "#txt2img_height", "value": 64},
+            {"do": "click", "sel": "#txt2img_generate"},
+            {"do": "wait", "sel": "#html_info_txt2img", "match": "Storyboard composition", "timeout": 300000,
+             "poll": 500},
+            {"do": "screenshot", "path": str(tmp_path / "compose-txt2img.png"), "full": True})[-2]
+    finally:
+        browser.close()
+    assert "Storyboard composition: two" in info and "ControlNet 0:" in info, info
+    assert "Traceback" not in host.log(), host.log_tail()

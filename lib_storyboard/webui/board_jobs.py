@@ -19,7 +19,7 @@ from ..board.writer import load_board, redraw_panel, write_board
 from ..detailer.args import SCRIPT_TITLE as DETAILER_TITLE
 from ..jobs import Job, JobManager, manager_for
 from ..options import OptionsError
-from . import controlnet_bridge, settings, triggers
+from . import composition_hooks, controlnet_bridge, settings, triggers
 from .detectors import detailer_request_error
 from .host_lock import run_locked
 from .paths import inside_folder
@@ -128,7 +128,8 @@ def _host_fields(body: dict, errors: dict, warnings: list, prompts: list[str]) -
         errors["detailer"] = "detailer must be true or false."
     elif detailer and not any(str(k).lower() == DETAILER_TITLE.lower() for k in alwayson):
         alwayson = {**alwayson, DETAILER_TITLE: {"args": [True]}}   # pass 1 with its defaults
-    problem = detailer_request_error({"alwayson_scripts": alwayson}, is_img2img=False)   # as txt2img's route
+    problem = detailer_request_error({"alwayson_scripts": alwayson}, is_img2img=False) or \
+        composition_hooks.request_error({"alwayson_scripts": alwayson})   # as txt2img's route
     if problem:
         errors["alwayson_scripts"] = problem
     return {"sampler_name": sampler, "scheduler": scheduler, "storyboard_model": model, "alwayson_scripts": alwayson}

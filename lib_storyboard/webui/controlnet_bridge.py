@@ -15,7 +15,7 @@ from modules import extensions, scripts
 
 SCRIPT_TITLE = "ControlNet"
 EXTENSION = "sd-webui-controlnet"
-MISSING = ("Composition sends each panel's pose to ControlNet, which this WebUI does not have: install "
+MISSING = ("Composition sends a pose to ControlNet, which this WebUI does not have: install "
            "sd-webui-controlnet (Extensions tab) and an openpose ControlNet model, then restart the WebUI.")
 
 
