@@ -367,6 +367,33 @@ def test_bad_composition_args(host, unchanged, args, mentions):
     one_sentence(r["detail"], host, *mentions)
 
 
+def _photo64() -> str:
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).resize((128, 128)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+POSE_REFUSALS = [
+    ("an unknown pose", {"pose": "dancing"}, "pose", ["'dancing'", "standing, sitting, walking, two"]),
+    ("an unknown shot", {"shot": "xl"}, "shot", ["'xl'", "cu, ms, fs"]),
+    ("a size out of range", {"width": 5000}, "width", ["from 8 to 2048"]),
+    ("an unknown field", {"pose": "two", "colour": "red"}, "colour", ["not a pose field"]),
+    ("an image that is not base64", {"image": "not an image"}, "image", ["base64-encoded PNG or JPEG"]),
+    ("a photo with no detector weights offline", {"image": _photo64}, "image",
+     ["OpenPose weights", "downloads are off"]),
+    ("a JSON list body", [], None, ["JSON object"]),
+]
+
+
+@pytest.mark.parametrize("body, field, mentions", [c[1:] for c in POSE_REFUSALS], ids=[c[0] for c in POSE_REFUSALS])
+def test_pose_request_refused_with_one_sentence(host, unchanged, body, field, mentions):
+    if isinstance(body, dict):
+        body = {k: v() if callable(v) else v for k, v in body.items()}
+    refused(host.post("/storyboard/v1/pose", body), host, 422, field, *mentions)
+
+
 # -- refused by the job: it fails with one sentence and writes nothing ------------------------------------------
 @pytest.mark.parametrize("folder, mentions, reason", [
     ("corrupt", [": 4 truncated or corrupt image data."], "truncated or corrupt image data"),

@@ -184,6 +184,15 @@ def _png(host, board: str, file: str) -> bytes:
     return data
 
 
+def test_a_pose_over_the_api_is_the_one_the_tab_draws(host):
+    from lib_storyboard.composition import pose_image
+
+    st, r = host.post("/storyboard/v1/pose", {"pose": "two", "shot": "cu", "width": 96, "height": 64})
+    assert st == 200 and r["source"] == "drawn" and (r["width"], r["height"]) == (96, 64), (st, r)
+    got = Image.open(io.BytesIO(base64.b64decode(r["image"]))).convert("RGB")
+    assert np.array_equal(np.asarray(got), np.asarray(pose_image("two", "cu", 96, 64)))
+
+
 def test_a_board_draws_each_panel_through_txt2img_and_redraws_one(host):
     boards = os.path.join(host.dir, "outputs", "storyboard-boards")
     st, r = host.post("/storyboard/v1/board", {**BOARD, "scenes": "cu | a face |\nxx | a hand |\nms |  | hi",

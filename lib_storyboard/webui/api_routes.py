@@ -5,6 +5,8 @@ These routes read folders on the server and write model files, so they are stric
 --api-auth but a --gradio-auth, the WebUI's login guards them; with no credentials at all on a server reachable from
 the network, training reads only folders inside the WebUI's folder. Answers never carry absolute server paths.
 """
+import base64
+import io
 import json
 import os
 import re
@@ -40,6 +42,7 @@ def on_app_started(app: FastAPI) -> None:
     _board_routes(app, deps)
     _dataset_routes(app, deps, guarded)
     _detailer_routes(app, deps)
+    _pose_routes(app, deps)
 
 
 # -- access -------------------------------------------------------------------------------------------------------
@@ -302,6 +305,23 @@ def _dataset_routes(app: FastAPI, deps: list, guarded: bool) -> None:
         job = dataset_jobs.validation_manager().submit(req)
         return {"job_id": job.id, "state": job.state}
     _json_post(app, f"{PREFIX}/validate", deps, "validation options", _validate)
+
+
+# -- composition --------------------------------------------------------------------------------------------------
+def _pose_routes(app: FastAPI, deps: list) -> None:
+    def _pose(body):
+        args, errors = composition_hooks.pose_request(body)
+        if errors:
+            return _error(422, errors)
+        try:
+            image = composition_hooks.make_pose(**args)
+        except ValueError as e:    # the detector's weights are not here
+            return _error(422, {"image": str(e)})
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return {"image": base64.b64encode(buf.getvalue()).decode(), "width": image.width, "height": image.height,
+                "source": "reference" if args["reference"] is not None else "drawn"}
+    _json_post(app, f"{PREFIX}/pose", deps, "pose options", _pose)
 
 
 # -- the detailer -----------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .. import shots
-from ..composition import COMPOSITIONS, POSES, pose_image
+from ..composition import COMPOSITIONS, FRAMING, POSES, pose_image
+from ..composition.extract import extract_pose, load_openpose
 from . import controlnet_bridge
 from .comments import problem
 
@@ -23,6 +24,9 @@ TRIGGERS_TITLE = "Storyboard triggers"
 REFERENCE = "reference"
 CHOICES = COMPOSITIONS + (REFERENCE,)
 WEIGHT_MAX = 2.0
+SIZE_RANGE = (8, 2048)
+POSE_FIELDS = ("pose", "shot", "width", "height", "image")
+_detector: list = []     # the OpenPose detector, loaded once: its weights are ~200 MB
 # The triggers script's arguments after its storyboard model, in this order (the API's "args" list too).
 ARG_NAMES = ("composition", "composition_weight", "controlnet_model", "pose_image")
 
@@ -95,6 +99,39 @@ def parse(args) -> Composition:
     return Composition(pose, float(weight), chosen, image if pose == REFERENCE else None)
 
 
+def make_pose(pose: str, shot: str, width: int, height: int, reference: Image.Image | None = None) -> Image.Image:
+    """A drawn pose at a shot's framing or, given a `reference` photo, the pose of its people at width × height;
+    ValueError with one sentence (an unknown pose or shot, missing detector weights)."""
+    if reference is None:
+        return pose_image(pose, shot, width, height)
+    if not _detector:
+        _detector.append(load_openpose())
+    return extract_pose(reference, (width, height), detector=_detector[0])
+
+
+def pose_request(body) -> tuple[dict, dict]:
+    """`POST /pose`'s body → (make_pose's arguments, {field: one sentence} for every bad field)."""
+    if not isinstance(body, dict):
+        return {}, {"": "The request body must be a JSON object: pose and shot, or image (base64), and width, "
+                        "height."}
+    errors = {k: f"{k!r} is not a pose field (use {', '.join(POSE_FIELDS)})." for k in body if k not in POSE_FIELDS}
+    out = {"pose": body.get("pose", "standing"), "shot": body.get("shot", "ms")}
+    for key in ("width", "height"):
+        v = body.get(key, 512)
+        if isinstance(v, bool) or not isinstance(v, int) or not SIZE_RANGE[0] <= v <= SIZE_RANGE[1]:
+            errors[key] = f"{key} must be a whole number of pixels from {SIZE_RANGE[0]} to {SIZE_RANGE[1]}."
+        out[key] = v
+    if out["pose"] not in POSES:
+        errors["pose"] = f"Unknown pose {out['pose']!r}; choose one of {', '.join(POSES)}."
+    if out["shot"] not in FRAMING:
+        errors["shot"] = f"Unknown shot {out['shot']!r}; choose one of {', '.join(FRAMING)}."
+    try:
+        out["reference"] = _image(body.get("image"))
+    except ValueError:
+        errors["image"] = "image must be a base64-encoded PNG or JPEG photo."
+    return out, errors
+
+
 def request_error(body) -> str | None:
     """The one-sentence problem with a txt2img/img2img request's composition arguments, or None."""
     scripts_arg = body.get("alwayson_scripts") if isinstance(body, dict) else None
@@ -147,4 +184,5 @@ def apply(p, args) -> None:
         p.extra_generation_params["Storyboard composition weight"] = comp.weight
 
 
-__all__ = ["ARG_NAMES", "CHOICES", "Composition", "POSES", "REFERENCE", "apply", "parse", "request_error"]
+__all__ = ["ARG_NAMES", "CHOICES", "Composition", "POSES", "REFERENCE", "apply", "make_pose", "parse", "pose_request",
+           "request_error"]

@@ -5,8 +5,7 @@ import html
 
 import gradio as gr
 
-from ..composition import POSES, pose_image
-from ..composition.extract import extract_pose, load_openpose
+from ..composition import POSES
 from ..shots import BY_KEY, SHOTS
 from . import composition_hooks, controlnet_bridge
 
@@ -14,7 +13,6 @@ NOTE_MISSING = ("Composition (a pose per shot, through ControlNet) needs the sd-
                 "openpose ControlNet model.")
 SOURCES = ("Drawn pose", "Reference photo")
 _txt2img: dict = {}      # the txt2img accordion's pose widgets, for the Compose section's Send button
-_detector = []           # the OpenPose detector, loaded once
 
 
 def triggers_controls(script, is_img2img: bool) -> list:
@@ -42,20 +40,15 @@ def triggers_controls(script, is_img2img: bool) -> list:
 
 def make_pose(source, pose, shot, width, height, reference):
     """Compose section → (the pose image, status)."""
-    width, height = int(width), int(height)
     try:
-        if source == SOURCES[1]:
-            if reference is None:
-                raise ValueError("Choose a reference photo first.")
-            if not _detector:
-                _detector.append(load_openpose())
-            image = extract_pose(reference, (width, height), detector=_detector[0])
-            note = "The pose from the photo, as it is framed there."
-        else:
-            image = pose_image(pose, shot, width, height)
-            note = f"'{pose}' framed as a {BY_KEY[shot].label}."
+        if source == SOURCES[1] and reference is None:
+            raise ValueError("Choose a reference photo first.")
+        image = composition_hooks.make_pose(pose, shot, int(width), int(height),
+                                            reference if source == SOURCES[1] else None)
     except ValueError as e:
         return None, f"<p class='storyboard-error'>{html.escape(str(e))}</p>"
+    note = ("The pose from the photo, as it is framed there." if source == SOURCES[1] else
+            f"'{pose}' framed as a {BY_KEY[shot].label}.")
     return image, f"<p>{html.escape(note)}</p>"
 
 
