@@ -57,7 +57,7 @@ def source(cache_dir: str) -> tuple[str | None, str]:
         return dest, f"{dest} (a clone of {TAG})"
     # The tag's source (../shared/a1111 when present, else a clone) completed with the repositories its launcher
     # would clone: what users with internet get.
-    tmp = dest + ".part"
+    tmp = f"{dest}.part-{os.getpid()}"    # one per process: test workers may build it at the same time
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         if os.path.isfile(os.path.join(shared, "launch.py")):
@@ -69,7 +69,12 @@ def source(cache_dir: str) -> tuple[str | None, str]:
             if not os.path.isdir(d):
                 _git("clone", "-q", url, d)
                 _git("-C", d, "checkout", "-q", commit)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError:     # another worker finished first: its copy is as good
+            if not _is_webui(dest):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
         return dest, f"{dest} (a clone of {TAG})"
     except (OSError, subprocess.SubprocessError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
