@@ -17,6 +17,7 @@ from PIL import Image
 from .. import shots
 from ..composition import COMPOSITIONS, FRAMING, POSES, pose_image
 from ..composition.extract import extract_pose, load_openpose
+from ..composition.panel import panel_pose
 from . import controlnet_bridge
 from .comments import problem
 
@@ -168,12 +169,11 @@ def apply(p, args) -> None:
     if comp.pose == REFERENCE:
         image = comp.image
     else:
-        found = shots.find_triggers(_first_prompt(p))
-        if not found:
+        image = panel_pose(comp.pose, _first_prompt(p), int(p.width), int(p.height))
+        if image is None:
             problem(p, f"The composition '{comp.pose}' is framed by the prompt's shot trigger, and the prompt has "
                        f"none ({', '.join(shots.TRIGGERS)}); it was drawn without the pose.")
             return
-        image = pose_image(comp.pose, found[0].key, int(p.width), int(p.height))
     try:
         p.script_args = controlnet_bridge.with_unit(p.script_args, image, comp.model, comp.weight)
     except ValueError as e:
