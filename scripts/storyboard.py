@@ -24,11 +24,11 @@ class StoryboardTriggers(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img):
-        with gr.Accordion("Storyboard triggers", open=False):
+        with gr.Accordion("Storyboard triggers", open=False) as accordion:
             model = gr.Dropdown(label="Storyboard model for the shot triggers", value=settings.FROM_SETTINGS,
                                 choices=[settings.FROM_SETTINGS] + [m.name for m in list_models()],
                                 allow_custom_value=True, elem_id=self.elem_id("model"))
-            pose = composition_ui.triggers_controls(self, is_img2img)
+            pose = composition_ui.triggers_controls(self, is_img2img, accordion)
         # a pasted infotext without a composition turns it off rather than keeping the current one
         self.infotext_fields = [(model, "Storyboard model"),
                                 (pose[0], lambda d: d.get("Storyboard composition", "none")),

@@ -253,7 +253,7 @@ def test_compose_sends_a_pose_to_txt2img_which_draws_with_it(host, tmp_path):
         pytest.skip(f"the browser step needs {missing}; .ci/run installs them")
     browser = Browser(str(tmp_path))
     try:
-        tab, chosen = browser.run(
+        tab, chosen, shown = browser.run(
             {"do": "goto", "url": host.url, "ready": TOP_TABS},
             {"do": "click", "sel": TOP_TABS, "hasText": "Storyboard"},
             {"do": "click", "sel": "#storyboard_sections > .tab-nav button", "hasText": "Compose"},
@@ -264,8 +264,9 @@ def test_compose_sends_a_pose_to_txt2img_which_draws_with_it(host, tmp_path):
             {"do": "click", "sel": "#storyboard_compose_send"},
             {"do": "visible", "sel": "#txt2img_prompt"},
             {"do": "wait", "sel": "#script_txt2img_storyboard_triggers_composition input", "value": True,
-             "match": "^two$"})[-2:]
-        assert tab and chosen == "two", (tab, chosen)
+             "match": "^two$"},
+            {"do": "visible", "sel": "#script_txt2img_storyboard_triggers_composition"})[-3:]
+        assert tab and chosen == "two" and shown, (tab, chosen, shown)   # the accordion opened to show it
         info = browser.run(
             {"do": "fill", "sel": "#txt2img_prompt textarea", "value": "<fs_trg> two friends in the rain"},
             {"do": "number", "sel": "#txt2img_steps", "value": 4},

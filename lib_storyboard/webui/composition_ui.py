@@ -15,7 +15,7 @@ SOURCES = ("Drawn pose", "Reference photo")
 _txt2img: dict = {}      # the txt2img accordion's pose widgets, for the Compose section's Send button
 
 
-def triggers_controls(script, is_img2img: bool) -> list:
+def triggers_controls(script, is_img2img: bool, accordion) -> list:
     """The pose widgets inside the Storyboard triggers accordion, in composition_hooks.ARG_NAMES order. Without
     sd-webui-controlnet they are hidden (their values still fill the script's arguments) and a note says why."""
     has_cn = controlnet_bridge.available()
@@ -34,7 +34,7 @@ def triggers_controls(script, is_img2img: bool) -> list:
     if not has_cn:
         gr.HTML(f"<p>{html.escape(NOTE_MISSING)}</p>", elem_id=script.elem_id("composition_note"))
     if not is_img2img:
-        _txt2img.update(composition=composition, image=image)
+        _txt2img.update(composition=composition, image=image, accordion=accordion)
     return [composition, weight, model, image]
 
 
@@ -53,16 +53,17 @@ def make_pose(source, pose, shot, width, height, reference):
 
 
 def send_to_txt2img(source, pose, image):
-    """The pose to txt2img's Storyboard triggers accordion: a drawn pose by name (txt2img frames it as each
-    prompt's shot trigger), an extracted one as the reference image."""
+    """The pose to txt2img's Storyboard triggers accordion, opened so the choice shows: a drawn pose by name (txt2img
+    frames it as each prompt's shot trigger), an extracted one as the reference image."""
     if source == SOURCES[1]:
         if image is None:
-            return gr.update(), gr.update(), "<p class='storyboard-error'>Make the pose from the photo first.</p>"
-        return composition_hooks.REFERENCE, image, ("<p>Sent to txt2img as the reference pose; it is used as it "
-                                                    "is, whatever the prompt's shot.</p>")
-    return pose, gr.update(), (f"<p>txt2img's composition is now '{html.escape(pose)}': a prompt with <code>&lt;cu_trg"
-                               f"&gt;</code>, <code>&lt;ms_trg&gt;</code> or <code>&lt;fs_trg&gt;</code> gets it at "
-                               f"that shot's framing.</p>")
+            return gr.update(), gr.update(), gr.update(), \
+                "<p class='storyboard-error'>Make the pose from the photo first.</p>"
+        return composition_hooks.REFERENCE, image, gr.update(open=True), \
+            "<p>Sent to txt2img as the reference pose; it is used as it is, whatever the prompt's shot.</p>"
+    return pose, gr.update(), gr.update(open=True), (
+        f"<p>txt2img's composition is now '{html.escape(pose)}': a prompt with <code>&lt;cu_trg&gt;</code>, "
+        f"<code>&lt;ms_trg&gt;</code> or <code>&lt;fs_trg&gt;</code> gets it at that shot's framing.</p>")
 
 
 def build_compose_section():
@@ -101,4 +102,4 @@ def build_compose_section():
     if has_cn and _txt2img:
         # switch_to_txt2img (the WebUI's own script) opens the txt2img tab and passes the inputs on unchanged
         send.click(send_to_txt2img, _js="switch_to_txt2img", inputs=[source, pose, result],
-                   outputs=[_txt2img["composition"], _txt2img["image"], status])
+                   outputs=[_txt2img["composition"], _txt2img["image"], _txt2img["accordion"], status])
