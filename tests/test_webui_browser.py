@@ -307,8 +307,8 @@ def test_a_dataset_from_photos_in_the_tab_then_validation(host, browser, shots):
 
     steps = [{"do": "click", "sel": "#tab_storyboard .label-wrap", "hasText": "Validate a trained model"},
              {"do": "click", "sel": "#storyboard_validate_refresh"},
-             {"do": "click", "sel": "#storyboard_validate_model input"},
-             {"do": "click", "sel": "#storyboard_validate_model li", "hasText": NAME}]
+             # Refresh lists the model trained above and, nothing being chosen yet, chooses the newest
+             {"do": "wait", "sel": "#storyboard_validate_model input", "value": True, "match": f"^{NAME}$"}]
     steps += [{"do": "number", "sel": f"#storyboard_validate_{key}", "value": v}
               for key, v in (("per_token", 1), ("steps", 4), ("cfg", 2), ("width", 64), ("height", 64))]
     status, matrix, shot = browser.run(

@@ -90,8 +90,10 @@ def validate_from_ui(id_task, sampler, *values):
     return sheets, text, f"<p>{html.escape(job.message)}</p><ul>{files}</ul>"
 
 
-def _models():
-    return gr.update(choices=[m.name for m in list_models()])
+def _models(current=None):
+    """The storyboard models, newest first; the current choice stays, else the newest is chosen."""
+    names = [m.name for m in list_models()]
+    return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
 
 
 def build_dataset_section(train_data_dir=None):
@@ -169,4 +171,4 @@ def build_dataset_section(train_data_dir=None):
     validate.click(wrap_gradio_gpu_call(validate_from_ui, extra_outputs=[[], ""]), _js="storyboard_start_validate",
                    inputs=[dummy, sampler] + [v[k] for k in VKNOBS], outputs=[sheets, matrix, vstatus])
     vinterrupt.click(lambda: shared.state.interrupt(), inputs=[], outputs=[])
-    vrefresh.click(_models, inputs=[], outputs=[v["model"]])
+    vrefresh.click(_models, inputs=[v["model"]], outputs=[v["model"]])
