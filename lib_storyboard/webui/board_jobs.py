@@ -146,21 +146,11 @@ def _controlnet_field(name, options: BoardOptions | None, scene_list: SceneList 
     if not controlnet_bridge.available():   # not silently ignored
         errors["composition" if options.composition != "none" else "scenes"] = controlnet_bridge.MISSING
         return None
-    if not name:
-        chosen = controlnet_bridge.default_model()
-        if chosen is None:
-            errors["controlnet_model"] = ("Composition needs an openpose ControlNet model and sd-webui-controlnet "
-                                          "lists none; put one (such as control_v11p_sd15_openpose) in "
-                                          "models/ControlNet.")
-        return chosen
-    chosen = controlnet_bridge.resolve_model(name)
-    if chosen is None:
-        listed = controlnet_bridge.models()
-        errors["controlnet_model"] = (f"{name!r} is not a ControlNet model of this WebUI; choose one of "
-                                      f"{', '.join(listed)}." if listed else
-                                      f"{name!r} is not a ControlNet model of this WebUI, which lists none; put an "
-                                      f"openpose model in models/ControlNet.")
-    return chosen
+    try:
+        return controlnet_bridge.choose_model(name)
+    except ValueError as e:
+        errors["controlnet_model"] = str(e)
+        return None
 
 
 def validate_board_request(body) -> BoardRequest:
@@ -255,12 +245,7 @@ def host_drawer(options: BoardOptions, host: dict, untrained: dict | None = None
     posed = controlnet_need(options, scenes) is not None
     if posed and not controlnet_bridge.available():   # a redraw of a posed board where it is gone
         raise ValueError(controlnet_bridge.MISSING)
-    cn_model = host.get("controlnet_model") or (controlnet_bridge.default_model() if posed else None)
-    if posed:
-        if cn_model is None or controlnet_bridge.resolve_model(cn_model) is None:
-            raise ValueError(f"The ControlNet model {cn_model or 'for the composition'} is not installed; put an "
-                             f"openpose model in models/ControlNet.")
-        cn_model = controlnet_bridge.resolve_model(cn_model)
+    cn_model = controlnet_bridge.choose_model(host.get("controlnet_model")) if posed else None
     model, _ = triggers.choose_model([], host["storyboard_model"])
     # host["style_lora"] False: no style LoRA on panels without a trigger (validation's chance level)
     style = host.get("style_lora", True) and settings.get(settings.OPT_APPLY_LORA, True) and model is not None

@@ -82,22 +82,19 @@ def parse(args) -> Composition:
     model = values.get("controlnet_model") or None
     if model is not None and not isinstance(model, str):
         raise ValueError(f"{TRIGGERS_TITLE}: controlnet_model must be the name of a ControlNet model.")
-    image = _image(values.get("pose_image"))
     if pose == "none":
         return Composition("none", float(weight))
+    image = _image(values.get("pose_image")) if pose == REFERENCE else None   # decoded only where it is used
     if pose == REFERENCE and image is None:
         raise ValueError(f"{TRIGGERS_TITLE}: the composition 'reference' needs a pose image (make one in the "
                          f"Storyboard tab's Compose section, or send an OpenPose image as pose_image).")
     if not controlnet_bridge.available():
         raise ValueError(controlnet_bridge.MISSING)
-    chosen = controlnet_bridge.resolve_model(model) if model else controlnet_bridge.default_model()
-    if chosen is None:
-        listed = controlnet_bridge.models()
-        raise ValueError(f"{TRIGGERS_TITLE}: {model!r} is not a ControlNet model of this WebUI; choose one of "
-                         f"{', '.join(listed)}." if model and listed else
-                         f"{TRIGGERS_TITLE}: a composition needs an openpose ControlNet model and sd-webui-controlnet "
-                         f"lists none; put one (such as control_v11p_sd15_openpose) in models/ControlNet.")
-    return Composition(pose, float(weight), chosen, image if pose == REFERENCE else None)
+    try:
+        chosen = controlnet_bridge.choose_model(model)
+    except ValueError as e:
+        raise ValueError(f"{TRIGGERS_TITLE}: {e}") from None
+    return Composition(pose, float(weight), chosen, image)
 
 
 def make_pose(pose: str, shot: str, width: int, height: int, reference: Image.Image | None = None) -> Image.Image:

@@ -72,6 +72,24 @@ def default_model() -> str | None:
     return found[0] if found else None
 
 
+def choose_model(name: str | None) -> str:
+    """The listed model `name` names or, without a name, the first openpose model; ValueError with one sentence
+    when there is none."""
+    if not name:
+        chosen = default_model()
+        if chosen is None:
+            raise ValueError("Composition needs an openpose ControlNet model and sd-webui-controlnet lists none; put "
+                             "one (such as control_v11p_sd15_openpose) in models/ControlNet.")
+        return chosen
+    chosen = resolve_model(name)
+    if chosen is None:
+        listed = models()
+        raise ValueError(f"{name!r} is not a ControlNet model of this WebUI; choose one of {', '.join(listed)}."
+                         if listed else f"{name!r} is not a ControlNet model of this WebUI, which lists none; put an "
+                         f"openpose model in models/ControlNet.")
+    return chosen
+
+
 def unit(pose, model: str, weight: float):
     """One enabled ControlNet unit guiding by `pose` (a PIL image the size of the panel)."""
     ec = external_code()
